@@ -1,0 +1,3 @@
+from nnmnist.cli import main
+
+main()

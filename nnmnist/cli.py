@@ -1,0 +1,338 @@
+"""The command line: parse arguments, call the library, render the result.
+
+Library errors (NnmnistError) become one 'error: ...' line on stderr and exit status 1
+(3 when a data source cannot be reached); usage errors exit 2; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from nnmnist import __version__
+from nnmnist.errors import NnmnistError
+
+DEFAULT_WEIGHTS = Path("weights") / "sample_weight.pkl"
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="nnmnist",
+    help="MNIST batch inference with a multilayer perceptron written from scratch in NumPy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Split(str, Enum):
+    test = "test"
+    notebook = "notebook"
+
+
+class Scheme(str, Enum):
+    notebook = "notebook"
+    xavier = "xavier"
+    he = "he"
+
+
+class Format(str, Enum):
+    text = "text"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def _activation_names() -> list[str]:
+    # The same table the core looks activations up in (imported lazily: --help stays fast).
+    from nnmnist.core.activations import HIDDEN_ACTIVATIONS
+
+    return list(HIDDEN_ACTIVATIONS)
+
+
+def _broken_pipe() -> None:
+    # The reader went away (| head -1): stop quietly, and keep Python from complaining at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def reports_errors(func: F) -> F:
+    """Turn library errors into one stderr line and an exit code; Ctrl-C into 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from nnmnist import render
+
+        try:
+            return func(*args, **kwargs)
+        except NnmnistError as exc:
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            render.error("interrupted")
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            _broken_pipe()
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nnmnist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """MNIST batch inference with a multilayer perceptron written from scratch in NumPy.
+
+    Start with `nnmnist init`, then `nnmnist evaluate` or `nnmnist predict FILE`.
+    """
+
+
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        "-w",
+        envvar="NNMNIST_WEIGHTS",
+        help="Weight file (.pkl or .npz). Default: weights/sample_weight.pkl under the current folder.",
+        show_default=False,
+    ),
+]
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        envvar="NNMNIST_DATA",
+        help="Where MNIST comes from: auto, bundled, openml, or a folder of MNIST IDX files.",
+    ),
+]
+
+
+def _resolve_weights(option: Path | None) -> Path:
+    """--weights (or NNMNIST_WEIGHTS), else weights/sample_weight.pkl under the current folder."""
+    from nnmnist.errors import WeightsError
+
+    if option is not None:
+        return option
+    if DEFAULT_WEIGHTS.is_file():
+        return DEFAULT_WEIGHTS
+    raise WeightsError(
+        f"no weights: {DEFAULT_WEIGHTS} does not exist; run `nnmnist init` to make some, "
+        "or pass --weights PATH"
+    )
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give layer sizes as numbers, like 50,50") from None
+    if any(not 1 <= s <= 100_000 for s in sizes):
+        raise typer.BadParameter(f"{text!r}: each layer needs 1 to 100000 units")
+    return sizes
+
+
+@app.command()
+@reports_errors
+def init(
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same arrays.")
+    ] = 42,
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, comma-separated.")] = "50,50",
+    activation: Annotated[
+        str, typer.Option(help="Hidden activation: sigmoid, relu, tanh, identity or step.")
+    ] = "sigmoid",
+    scheme: Annotated[
+        Scheme,
+        typer.Option(help="notebook: 0.01*randn; xavier: randn/sqrt(n); he: randn*sqrt(2/n)."),
+    ] = Scheme.notebook,
+    weights: Annotated[
+        Path, typer.Option("--weights", "-w", envvar="NNMNIST_WEIGHTS", help="Where to write.")
+    ] = DEFAULT_WEIGHTS,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write random weights (untrained: about 10% accuracy) in the book's pickle format.
+
+    With the defaults the arrays equal the notebook's `np.random.seed(42)` weights exactly.
+
+    Examples:
+
+        nnmnist init --seed 42
+
+        nnmnist init --hidden 50,100 --scheme xavier --weights book.pkl
+    """
+    import numpy as np
+
+    from nnmnist import render
+    from nnmnist.core.network import N_CLASSES, N_INPUTS, init_network
+    from nnmnist.errors import NnmnistError
+    from nnmnist.weights import save_weights
+
+    sizes = (N_INPUTS, *_parse_hidden(hidden), N_CLASSES)
+    if activation not in _activation_names():
+        raise typer.BadParameter(
+            f"{activation!r}: choose from {', '.join(_activation_names())}",
+            param_hint="--activation",
+        )
+    if weights.is_dir():
+        raise NnmnistError(f"{weights}: is a folder; give a file name such as {weights / 'w.pkl'}")
+    if weights.exists() and not force:
+        raise NnmnistError(f"{weights}: already exists; pass --force to overwrite it")
+    net = init_network(
+        sizes, scheme=scheme.value, rng=np.random.RandomState(seed), hidden=activation
+    )
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"seed": seed, "init": scheme.value, "creator": "nnmnist init", "version": __version__}
+    save_weights(net, weights, meta)
+    render.message(f"wrote {weights}: {net.describe()}, {scheme.value} init, seed {seed}")
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=1_000_000)] = 100,
+    weights: WeightsOption = None,
+    data: DataOption = "auto",
+    split: Annotated[
+        Split,
+        typer.Option(help="test: the 10,000 MNIST test images; notebook: the notebook's 14,000."),
+    ] = Split.test,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Evaluate only the first N images.", show_default=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Write one JSON document to stdout instead of tables.")
+    ] = False,
+    every: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Off a terminal, print progress every N batches.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Measure accuracy on MNIST, batch by batch, with a running accuracy.
+
+    Examples:
+
+        nnmnist evaluate --batch-size 100
+
+        nnmnist evaluate --json | jq .accuracy
+
+        nnmnist evaluate --data ../shared/data/mnist --split notebook
+    """
+    from nnmnist import data as datasets
+    from nnmnist import render
+    from nnmnist.evaluation import evaluate as run_evaluation
+    from nnmnist.weights import load_weights
+
+    path = _resolve_weights(weights)
+    net = load_weights(path)
+    ds = datasets.load(data, split.value)
+    images, labels = ds.images, ds.labels
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    heading = f"on {len(labels):,} images, MNIST {ds.split} split from {ds.source}"
+    render.message(f"evaluating {path} ({net.describe()}) {heading}, batches of {batch_size}")
+    batches = -(-len(labels) // batch_size)
+    with render.EvalProgress(batches, every=every) as progress:
+        result = run_evaluation(net, images, labels, batch_size, on_batch=progress.update)
+    if as_json:
+        render.emit_json(
+            {
+                **result.to_dict(),
+                "weights": str(path),
+                "layers": list(net.sizes),
+                "activation": net.hidden,
+                "source": ds.source,
+                "split": ds.split,
+            }
+        )
+    else:
+        render.evaluation_report(result, f"{heading}, weights {path}")
+
+
+@app.command()
+@reports_errors
+def predict(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="IDX, .npy, .npz or CSV files of 28x28 images; - reads standard input.",
+            show_default=False,
+        ),
+    ] = None,
+    weights: WeightsOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, max=10, help="Show the K best labels.")
+    ] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=1_000_000)] = 1000,
+) -> None:
+    """Predict the digit in each image: one line per image on stdout.
+
+    Arrays hold pixel values 0-255 in shape (N, 784), (N, 28, 28) or (28, 28); CSV rows hold 784
+    values (a leading label column and a header row are recognised).
+
+    Examples:
+
+        nnmnist predict digits.npy --top-k 3
+
+        nnmnist predict t10k-images-idx3-ubyte.gz --format csv | head
+
+        cat rows.csv | nnmnist predict - --format jsonl
+    """
+    import numpy as np
+
+    from nnmnist import render
+    from nnmnist.core.network import predict as run_predict
+    from nnmnist.inputs import STDIN, iter_batches
+    from nnmnist.weights import load_weights
+
+    if not inputs:
+        raise typer.BadParameter("give one or more input files, or - for standard input")
+    if STDIN in inputs and sys.stdin.isatty():
+        raise typer.BadParameter("standard input is a terminal: pipe data into `nnmnist predict -`")
+    if inputs.count(STDIN) > 1:
+        raise typer.BadParameter("standard input (-) can be read only once")
+    net = load_weights(_resolve_weights(weights))
+    if fmt is Format.csv:
+        render.write_lines([render.csv_header(top_k)])
+    stdin = sys.stdin.buffer if STDIN in inputs else None
+    for names, pixels in iter_batches(inputs, batch_size, stdin):
+        _, probs = run_predict(net, pixels)  # (b, 10)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
+        best = np.take_along_axis(probs, order, axis=1)
+        top = [
+            list(zip(o.tolist(), p.tolist(), strict=True)) for o, p in zip(order, best, strict=True)
+        ]
+        render.write_lines(render.prediction_lines(names, top, fmt.value, top_k))
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """Entry point of the `nnmnist` command."""
+    try:
+        app()
+    except BrokenPipeError:  # pragma: no cover - raised while flushing at exit
+        _broken_pipe()
+        sys.exit(0)

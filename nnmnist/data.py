@@ -1,0 +1,178 @@
+"""MNIST sources -> uint8 images (N, 784) and uint8 labels (N,).
+
+Sources: the test split bundled inside the package (10,000 images, no network ever), a folder
+of the original IDX files, and OpenML's mnist_784 through scikit-learn's fetch_openml, cached as
+uint8 after the first download. OpenML's 70,000 rows are the IDX training set followed by the
+IDX test set, so every source gives the same images for the same split.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nnmnist import idx
+from nnmnist.atomic import atomic_write
+from nnmnist.errors import DataError, SourceUnavailableError
+
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+N_TRAIN, N_TEST = 60_000, 10_000
+SPLITS = ("test", "notebook", "train")
+SOURCES_HELP = "auto, bundled, openml, or a folder of MNIST IDX files"
+OPENML_TIMEOUT = 30.0
+
+_IDX_NAMES = {
+    "train-images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    "train-labels": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    "test-images": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+    "test-labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    images: NDArray[np.uint8]  # (N, 784), pixel values 0-255
+    labels: NDArray[np.uint8]  # (N,), digits 0-9
+    source: str  # where it came from, for the user: "bundled", "openml", a folder
+    split: str  # "test", "notebook" or "train"
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def cache_dir() -> Path:
+    """$NNMNIST_CACHE, else $XDG_CACHE_HOME/nnmnist, else ~/.cache/nnmnist."""
+    if env := os.environ.get("NNMNIST_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nnmnist"
+
+
+def _find_idx(folder: Path, part: str) -> Path:
+    for name in _IDX_NAMES[part]:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    raise DataError(
+        f"{folder}: no {_IDX_NAMES[part][0]}[.gz] here (an MNIST IDX folder holds "
+        "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "t10k-labels-idx1-ubyte, gzipped or not)"
+    )
+
+
+def _read_idx_pair(folder: Path, part: str) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    images = idx.read_images(_find_idx(folder, f"{part}-images"))
+    labels = idx.read_labels(_find_idx(folder, f"{part}-labels"))
+    if len(images) != len(labels):
+        raise DataError(f"{folder}: {len(images)} {part} images but {len(labels)} labels")
+    return images, labels
+
+
+def load_idx_folder(folder: Path, parts: tuple[str, ...]) -> tuple[NDArray[np.uint8], ...]:
+    """Images and labels of the named parts ("train", "test"), concatenated in that order."""
+    if not folder.is_dir():
+        raise SourceUnavailableError(f"{folder}: no such folder of MNIST IDX files")
+    pairs = [_read_idx_pair(folder, part) for part in parts]
+    return (
+        np.concatenate([p[0] for p in pairs]),
+        np.concatenate([p[1] for p in pairs]),
+    )
+
+
+def _openml_cache_file() -> Path:
+    return cache_dir() / "mnist_784.npz"
+
+
+def load_openml(*, timeout: float = OPENML_TIMEOUT) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """All 70,000 rows of OpenML's mnist_784, as uint8, from the cache or the network."""
+    cached = _openml_cache_file()
+    if cached.is_file():
+        try:
+            with np.load(cached, allow_pickle=False) as npz:
+                images, labels = npz["images"], npz["labels"]
+            if images.shape == (N_TRAIN + N_TEST, 784) and labels.shape == (N_TRAIN + N_TEST,):
+                return images.astype(np.uint8, copy=False), labels.astype(np.uint8, copy=False)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry: fetch again and replace it
+    images, labels = _fetch_openml(timeout)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(cached, lambda f: np.savez(f, images=images, labels=labels))
+    return images, labels
+
+
+def _fetch_openml(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    import sklearn.datasets
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # fetch_openml has no timeout of its own
+    try:
+        bunch = sklearn.datasets.fetch_openml(
+            "mnist_784",
+            version=1,
+            as_frame=False,
+            parser="liac-arff",
+            data_home=str(cache_dir() / "openml"),
+            n_retries=2,
+            delay=1.0,
+        )
+    except Exception as exc:  # URLError, timeouts, HTTP errors, a broken download
+        raise SourceUnavailableError(
+            f"cannot fetch mnist_784 from OpenML ({type(exc).__name__}: {exc}); "
+            "use --data bundled for the test split, or --data DIR with the MNIST IDX files"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(old)
+    data = np.asarray(bunch.data)
+    target = np.asarray(bunch.target)
+    if data.shape != (N_TRAIN + N_TEST, 784) or target.shape != (N_TRAIN + N_TEST,):
+        raise DataError(f"OpenML's mnist_784 has an unexpected shape {data.shape}")
+    # liac-arff gives float64 pixels and string labels ("5"); store both as uint8.
+    return data.astype(np.uint8), target.astype(np.int64).astype(np.uint8)
+
+
+def notebook_test_indices(n: int = N_TRAIN + N_TEST) -> NDArray[np.intp]:
+    """Rows of the notebook's train_test_split(X, y, test_size=0.2, random_state=42) test part."""
+    from sklearn.model_selection import train_test_split
+
+    _, test = train_test_split(np.arange(n), test_size=0.2, random_state=42)
+    return np.asarray(test)
+
+
+def load(source: str = "auto", split: str = "test") -> Dataset:
+    """Load a split from a source ("auto", "bundled", "openml" or a folder path).
+
+    auto: for the test split the bundled copy; otherwise the OpenML cache if there is one,
+    else OpenML itself.
+    """
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    if source == "auto":
+        source = "bundled" if split == "test" else "openml"
+    parts = {"test": ("test",), "train": ("train",), "notebook": ("train", "test")}[split]
+
+    if source == "bundled":
+        if split != "test":
+            raise DataError(
+                f"the bundled data is the 10,000-image test split only; for the {split} split "
+                "use --data openml or --data DIR with the MNIST IDX files"
+            )
+        images, labels = load_idx_folder(BUNDLED_DIR, ("test",))
+        name = "bundled"
+    elif source == "openml":
+        all_images, all_labels = load_openml()
+        rows = {"test": slice(N_TRAIN, None), "train": slice(0, N_TRAIN)}.get(split, slice(None))
+        images, labels = all_images[rows], all_labels[rows]
+        name = "openml"
+    else:
+        images, labels = load_idx_folder(Path(source), parts)
+        name = str(source)
+
+    if split == "notebook":
+        rows_nb = notebook_test_indices(len(labels))
+        images, labels = images[rows_nb], labels[rows_nb]
+    return Dataset(images, labels, source=name, split=split)

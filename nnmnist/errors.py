@@ -1,0 +1,25 @@
+"""The library's exceptions. Only the CLI turns them into exit codes and stderr lines."""
+
+
+class NnmnistError(Exception):
+    """Anything nnmnist reports to the user as one line: the message names the file and the fix."""
+
+    exit_code = 1
+
+
+class WeightsError(NnmnistError):
+    """A weight file that cannot be used: unreadable, malformed, unsafe or the wrong shape."""
+
+
+class UnsafeFileError(WeightsError):
+    """A pickle that asks for something other than NumPy arrays: refused before anything runs."""
+
+
+class DataError(NnmnistError):
+    """An input or dataset file that is missing, malformed or out of range."""
+
+
+class SourceUnavailableError(DataError):
+    """A data source that cannot be reached (no network, no cache, no folder)."""
+
+    exit_code = 3

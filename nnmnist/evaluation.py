@@ -1,0 +1,108 @@
+"""Batch-by-batch evaluation: a running accuracy and a confusion matrix, reported by callback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nnmnist.core.metrics import confusion_matrix, precision_recall
+from nnmnist.core.network import N_CLASSES, Network, predict
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    number: int  # 1-based
+    batches: int
+    size: int
+    correct: int
+    seen: int  # images so far, this batch included
+    total_correct: int
+    elapsed: float  # seconds since the first batch started
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.size
+
+    @property
+    def running_accuracy(self) -> float:
+        return self.total_correct / self.seen
+
+    @property
+    def images_per_second(self) -> float:
+        return self.seen / self.elapsed if self.elapsed > 0 else float("inf")
+
+
+@dataclass
+class Evaluation:
+    batch_size: int
+    correct: int = 0
+    total: int = 0
+    seconds: float = 0.0
+    running_accuracy: list[float] = field(default_factory=list)
+    confusion: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
+    )
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        precision, recall = precision_recall(self.confusion)
+        return {
+            "accuracy": self.accuracy,
+            "correct": self.correct,
+            "total": self.total,
+            "batch_size": self.batch_size,
+            "batches": len(self.running_accuracy),
+            "running_accuracy": self.running_accuracy,
+            "confusion_matrix": self.confusion.tolist(),
+            "precision": precision.tolist(),
+            "recall": recall.tolist(),
+            "seconds": self.seconds,
+            "images_per_second": self.total / self.seconds if self.seconds > 0 else None,
+        }
+
+
+def evaluate(
+    net: Network,
+    images: NDArray[np.uint8],
+    labels: NDArray[np.integer],
+    batch_size: int,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> Evaluation:
+    """Predict images (N, 784) batch by batch and count against labels (N,).
+
+    The final partial batch counts; the running accuracy after each batch is correct / seen.
+    """
+    n = int(labels.shape[0])
+    batches = -(-n // batch_size)
+    result = Evaluation(batch_size=batch_size)
+    start = time.perf_counter()
+    for number, lo in enumerate(range(0, n, batch_size), start=1):
+        y_pred, _ = predict(net, images[lo : lo + batch_size])  # (b,)
+        y_true = labels[lo : lo + batch_size]
+        correct = int(np.count_nonzero(y_pred == y_true))
+        result.correct += correct
+        result.total += len(y_true)
+        result.confusion += confusion_matrix(y_true, y_pred)
+        result.running_accuracy.append(result.correct / result.total)
+        if on_batch is not None:
+            on_batch(
+                BatchReport(
+                    number=number,
+                    batches=batches,
+                    size=len(y_true),
+                    correct=correct,
+                    seen=result.total,
+                    total_correct=result.correct,
+                    elapsed=time.perf_counter() - start,
+                )
+            )
+    result.seconds = time.perf_counter() - start
+    return result

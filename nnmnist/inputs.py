@@ -1,0 +1,249 @@
+"""Inputs for predict: IDX, .npy, .npz and CSV files (or stdin), read in batches of pixels.
+
+Every reader yields (names, pixels) with pixels of shape (batch, 784): uint8 when the values are
+whole numbers 0-255, float32 in [0, 1] otherwise. Memory stays bounded by the batch size for
+files (a .npy is memory-mapped, IDX and CSV are read as they go); a whole .npz member is loaded.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nnmnist import idx
+from nnmnist.errors import DataError
+
+Batch = tuple[list[str], NDArray[Any]]
+STDIN = "-"
+_NUMERIC_CSV = re.compile(r"[^0-9.,\s]")
+_NPZ_MEMBERS = ("images", "x", "X", "x_test", "X_test", "data")
+
+
+def to_pixels(a: NDArray[Any], name: str) -> NDArray[Any]:
+    """Check a (n, 784) block of pixel values 0-255 and give it the dtype forward() expects."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype.kind in "iu":
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise DataError(f"{name}: pixel values must be 0-255, found {a.min()}..{a.max()}")
+        return a.astype(np.uint8)
+    if a.dtype.kind != "f":
+        raise DataError(f"{name}: pixels have dtype {a.dtype}; expected integers or floats 0-255")
+    if not np.isfinite(a).all():
+        raise DataError(f"{name}: pixel values include NaN or infinity")
+    if a.size and (a.min() < 0 or a.max() > 255):
+        raise DataError(f"{name}: pixel values must be 0-255, found {a.min():g}..{a.max():g}")
+    if np.array_equal(a, np.floor(a)):
+        return a.astype(np.uint8)
+    out = a.astype(np.float32)
+    out /= 255
+    return out
+
+
+def _as_rows(a: NDArray[Any], name: str) -> NDArray[Any]:
+    """(N, 784), (N, 28, 28) or a single (28, 28) / (784,) image -> (N, 784), without copying."""
+    if a.shape in ((28, 28), (784,)):
+        return a.reshape(1, 784)
+    if a.ndim == 2 and a.shape[1] == 784:
+        return a
+    if a.ndim == 3 and a.shape[1:] == (28, 28):
+        return a.reshape(a.shape[0], 784)
+    raise DataError(f"{name}: array of shape {a.shape}; expected (N, 784), (N, 28, 28) or (28, 28)")
+
+
+def _iter_array(a: NDArray[Any], name: str, batch_size: int) -> Iterator[Batch]:
+    single = a.shape in ((28, 28), (784,))
+    rows = _as_rows(a, name)
+    for start in range(0, rows.shape[0], batch_size):
+        block = np.asarray(rows[start : start + batch_size])
+        names = [name] if single else [f"{name}:{start + i}" for i in range(block.shape[0])]
+        yield names, to_pixels(block, name)
+
+
+def _load_npy(source: Path | BinaryIO, name: str) -> NDArray[Any]:
+    try:
+        if isinstance(source, Path):
+            a = np.load(source, mmap_mode="r", allow_pickle=False)
+        else:
+            a = np.load(source, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{name}: not a usable .npy file ({exc})") from None
+    if not isinstance(a, np.ndarray):
+        raise DataError(f"{name}: not a .npy array")
+    return a
+
+
+def _load_npz(source: Path | BinaryIO, name: str) -> NDArray[Any]:
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            files = list(npz.files)
+            if len(files) == 1:
+                return np.asarray(npz[files[0]])
+            for member in _NPZ_MEMBERS:
+                if member in files:
+                    return np.asarray(npz[member])
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{name}: not a usable .npz file ({exc})") from None
+    raise DataError(
+        f"{name}: holds {', '.join(files)}; name the images array one of {', '.join(_NPZ_MEMBERS)}"
+    )
+
+
+def _parse_csv_chunk(lines: list[tuple[int, str]], name: str) -> NDArray[Any]:
+    rows = []
+    for lineno, line in lines:
+        n = line.count(",") + 1
+        if n == 785:
+            line = line.split(",", 1)[1]  # a leading label column
+        elif n != 784:
+            raise DataError(
+                f"{name}: line {lineno} has {n} values; expected 784 (or 785 with a label)"
+            )
+        rows.append(line)
+    text = ",".join(rows)
+    if bad := _NUMERIC_CSV.search(text):
+        lineno = next(no for no, line in lines if _NUMERIC_CSV.search(line))
+        raise DataError(
+            f"{name}: line {lineno}: {bad.group()!r} is not part of a pixel value 0-255"
+        )
+    try:
+        values = np.array(text.split(","), dtype=np.float64)
+    except ValueError:
+        lineno = lines[0][0]
+        raise DataError(
+            f"{name}: lines {lineno}-{lines[-1][0]}: a value is empty or malformed"
+        ) from None
+    return values.reshape(len(rows), 784)
+
+
+def _iter_csv(stream: Iterable[str], name: str, batch_size: int) -> Iterator[Batch]:
+    pending: list[tuple[int, str]] = []
+    index = 0
+    seen_data = False
+    for lineno, raw in enumerate(stream, start=1):
+        line = raw.strip()
+        if lineno == 1:
+            line = line.lstrip("\ufeff")  # a byte-order mark
+        if not line:
+            continue
+        if not seen_data and _NUMERIC_CSV.search(line.replace(" ", "")) and lineno == 1:
+            continue  # a header row
+        seen_data = True
+        pending.append((lineno, line))
+        if len(pending) == batch_size:
+            block = _parse_csv_chunk(pending, name)
+            yield [f"{name}:{index + i}" for i in range(len(block))], to_pixels(block, name)
+            index += len(block)
+            pending = []
+    if pending:
+        block = _parse_csv_chunk(pending, name)
+        yield [f"{name}:{index + i}" for i in range(len(block))], to_pixels(block, name)
+        index += len(block)
+    if index == 0:
+        raise DataError(f"{name}: no rows of pixel values")
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04"):
+        return "npz"
+    if head.startswith(idx.GZIP_MAGIC) or idx.is_idx_header(head):
+        return "idx"
+    return "csv"
+
+
+def iter_source(spec: str, batch_size: int, stdin: BinaryIO | None = None) -> Iterator[Batch]:
+    """Batches from one input: a file path, or "-" for stdin (format sniffed from the bytes)."""
+    if spec == STDIN:
+        if stdin is None:
+            raise DataError("-: no standard input")
+        stream = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type,type-var]
+        head = stream.peek(8)[:8]  # type: ignore[attr-defined]
+        yield from _iter_stream(stream, head, "stdin", batch_size)
+        return
+    path = Path(spec)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give the files inside it")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    kind = _sniff(head)
+    if kind == "npy":
+        yield from _iter_array(_load_npy(path, spec), spec, batch_size)
+    elif kind == "npz":
+        yield from _iter_array(_load_npz(path, spec), spec, batch_size)
+    elif kind == "idx":
+        yield from _iter_idx(idx.iter_images(path, batch_size), spec)
+    else:
+        with open(path, encoding="utf-8", errors="strict") as text:
+            try:
+                yield from _iter_csv(text, spec, batch_size)
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"{spec}: not a recognised input (IDX, .npy, .npz or CSV)"
+                ) from None
+
+
+def _iter_idx(blocks: Iterator[NDArray[np.uint8]], name: str) -> Iterator[Batch]:
+    index = 0
+    for block in blocks:
+        yield [f"{name}:{index + i}" for i in range(len(block))], block
+        index += len(block)
+
+
+def _iter_stream(stream: BinaryIO, head: bytes, name: str, batch_size: int) -> Iterator[Batch]:
+    kind = _sniff(head)
+    if kind == "idx":
+        yield from _iter_idx(idx.iter_images(name, batch_size, fileobj=stream), name)
+    elif kind in ("npy", "npz"):
+        buf = io.BytesIO(stream.read())
+        loader = _load_npy if kind == "npy" else _load_npz
+        yield from _iter_array(loader(buf, name), name, batch_size)
+    else:
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict")
+        try:
+            yield from _iter_csv(text, name, batch_size)
+        except UnicodeDecodeError:
+            raise DataError(f"{name}: not a recognised input (IDX, .npy, .npz or CSV)") from None
+
+
+def iter_batches(
+    specs: list[str], batch_size: int, stdin: BinaryIO | None = None
+) -> Iterator[Batch]:
+    """Batches of up to batch_size images across all inputs, in input order."""
+    names: list[str] = []
+    blocks: list[NDArray[Any]] = []
+    count = 0
+    for spec in specs:
+        for batch_names, pixels in iter_source(spec, batch_size, stdin):
+            names.extend(batch_names)
+            blocks.append(pixels)
+            count += len(batch_names)
+            while count >= batch_size:
+                merged = _merge(blocks)
+                yield names[:batch_size], merged[:batch_size]
+                names, blocks = names[batch_size:], [merged[batch_size:]]
+                count -= batch_size
+    if count:
+        yield names, _merge(blocks)
+
+
+def _merge(blocks: list[NDArray[Any]]) -> NDArray[Any]:
+    if len(blocks) == 1:
+        return blocks[0]
+    if any(b.dtype != np.uint8 for b in blocks):
+        return np.concatenate(
+            [b if b.dtype != np.uint8 else b.astype(np.float32) / 255 for b in blocks]
+        )
+    return np.concatenate(blocks)

@@ -1,0 +1,218 @@
+"""Everything the terminal sees: the only module that imports rich.
+
+Results go to stdout, progress and messages to stderr. Colour follows Rich's own detection,
+so NO_COLOR and pipes are honoured.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import deque
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from nnmnist.core.metrics import precision_recall
+from nnmnist.evaluation import BatchReport, Evaluation
+
+_stderr: Console | None = None
+_stdout: Console | None = None
+
+
+def err_console() -> Console:
+    global _stderr
+    if _stderr is None:
+        _stderr = Console(stderr=True, highlight=False)
+    return _stderr
+
+
+def out_console() -> Console:
+    global _stdout
+    if _stdout is None:
+        _stdout = Console(highlight=False)
+    return _stdout
+
+
+def reset() -> None:
+    """Forget the consoles (tests swap sys.stdout and sys.stderr between runs)."""
+    global _stderr, _stdout
+    _stderr = _stdout = None
+
+
+def error(message: str) -> None:
+    """The one line a failure gets: 'error: ...' on stderr."""
+    err_console().print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True, emoji=False)
+
+
+def message(text: str) -> None:
+    """A note for the user on stderr (never on stdout, which is for results)."""
+    err_console().print(text, markup=False, soft_wrap=True, emoji=False)
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+class EvalProgress:
+    """Batch-by-batch progress on stderr.
+
+    On a terminal: a live table of the last batches (batch, accuracy, running accuracy, speed).
+    Otherwise: a plain line every `every` batches and for the last one.
+    """
+
+    ROWS = 10
+
+    def __init__(self, batches: int, every: int | None = None, quiet: bool = False) -> None:
+        self.console = err_console()
+        self.batches = batches
+        self.every = every or max(1, batches // 10)
+        self.quiet = quiet
+        self.rows: deque[BatchReport] = deque(maxlen=self.ROWS)
+        self.live: Live | None = None
+        self._last_draw = 0.0
+
+    def __enter__(self) -> EvalProgress:
+        if self.console.is_terminal and not self.quiet:
+            self.live = Live(console=self.console, auto_refresh=False, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.live is not None:
+            if self.rows:
+                self.live.update(self._table(), refresh=True)
+            self.live.__exit__(exc_type, exc, tb)
+
+    def update(self, report: BatchReport) -> None:
+        self.rows.append(report)
+        if self.quiet:
+            return
+        last = report.number == report.batches
+        if self.live is not None:
+            now = time.monotonic()
+            if last or now - self._last_draw > 0.05:
+                self.live.update(self._table(), refresh=True)
+                self._last_draw = now
+        elif last or report.number % self.every == 0:
+            self.console.print(
+                f"batch {report.number}/{report.batches}  accuracy {report.accuracy:.4f}  "
+                f"running {report.running_accuracy:.4f}  {report.images_per_second:,.0f} img/s",
+                markup=False,
+                highlight=False,
+            )
+
+    def _table(self) -> Group:
+        table = Table(title=None, box=None, header_style="bold", pad_edge=False)
+        table.add_column("batch", justify="right")
+        table.add_column("accuracy", justify="right")
+        table.add_column("running", justify="right")
+        table.add_column("images/s", justify="right")
+        for r in self.rows:
+            table.add_row(
+                f"{r.number}/{r.batches}",
+                f"{r.accuracy:.4f}",
+                f"{r.running_accuracy:.4f}",
+                f"{r.images_per_second:,.0f}",
+            )
+        done = self.rows[-1].number if self.rows else 0
+        width = 30
+        filled = round(width * done / max(1, self.batches))
+        bar = Text("━" * filled, style="green") + Text("━" * (width - filled), style="grey35")
+        return Group(table, bar + Text(f" {done}/{self.batches} batches"))
+
+
+def _cell_style(count: int, row_total: int, diagonal: bool) -> str:
+    if diagonal:
+        return "bold green"
+    if count == 0:
+        return "grey35"
+    share = count / max(1, row_total)
+    return "bold red" if share >= 0.05 else "red" if share >= 0.01 else "yellow"
+
+
+def evaluation_report(result: Evaluation, heading: str) -> None:
+    """The final figures on stdout: accuracy, then the confusion matrix with recall and precision."""
+    console = out_console()
+    precision, recall = precision_recall(result.confusion)
+    console.print(
+        Text.assemble(
+            ("accuracy ", "bold"),
+            (f"{result.accuracy:.4f}", "bold cyan"),
+            f"  ({result.correct:,}/{result.total:,}) {heading}",
+        )
+    )
+    table = Table(
+        title="confusion matrix (rows: true digit, columns: predicted)",
+        title_justify="left",
+        header_style="bold",
+        show_footer=True,
+        footer_style="bold",
+    )
+    table.add_column("digit", justify="right", footer="precision")
+    for d in range(10):
+        table.add_column(str(d), justify="right", footer=f"{precision[d]:.2f}")
+    table.add_column("recall", justify="right", style="bold")
+    for t in range(10):
+        row = result.confusion[t]
+        cells = [
+            Text(str(int(c)), style=_cell_style(int(c), int(row.sum()), p == t))
+            for p, c in enumerate(row)
+        ]
+        table.add_row(str(t), *cells, f"{recall[t]:.4f}")
+    console.print(table)
+
+
+def write_lines(lines: list[str]) -> None:
+    """Result lines to stdout, as plain text (no markup, no wrapping)."""
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def csv_header(top_k: int) -> str:
+    cols = ["input", "label", "probability"]
+    for k in range(2, top_k + 1):
+        cols += [f"label_{k}", f"probability_{k}"]
+    return ",".join(cols)
+
+
+def _csv_field(text: str) -> str:
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def prediction_lines(
+    names: list[str], top: list[list[tuple[int, float]]], fmt: str, top_k: int
+) -> list[str]:
+    """One line per image: text (name, label, probability), csv, or jsonl.
+
+    top[i] holds the best top_k (label, probability) pairs of image i, best first.
+    """
+    lines = []
+    for name, best in zip(names, top, strict=True):
+        label, prob = best[0]
+        if fmt == "csv":
+            fields = [_csv_field(name)] + [f"{v}" for lp in best for v in (lp[0], f"{lp[1]:.6f}")]
+            lines.append(",".join(fields))
+        elif fmt == "jsonl":
+            obj: dict[str, Any] = {"input": name, "label": label, "probability": round(prob, 6)}
+            if top_k > 1:
+                obj["top_k"] = [{"label": lb, "probability": round(p, 6)} for lb, p in best]
+            lines.append(json.dumps(obj))
+        else:
+            line = f"{name}\t{label}\t{prob:.4f}"
+            if top_k > 1:
+                line += "\t" + " ".join(f"{lb}:{p:.4f}" for lb, p in best[1:])
+            lines.append(line)
+    return lines

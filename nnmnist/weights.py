@@ -1,0 +1,233 @@
+"""Weight files: the book's pickled dict {W1, b1, ..., Wn, bn}, or the same arrays in an .npz.
+
+Loading is safe: pickles go through an unpickler that allows exactly the few globals NumPy
+arrays need and refuses the rest before anything is called, and .npz files are read with
+allow_pickle=False. Whatever loads is validated (keys, dtypes, finite values, the layer chain)
+before it becomes a Network. Saving is atomic.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from nnmnist.atomic import atomic_write
+from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
+from nnmnist.errors import UnsafeFileError, WeightsError
+
+_KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
+META_KEY = "meta"
+PLAIN = (str, int, float, bool, type(None))
+
+
+def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    # Protocol 0-2 pickles store array bytes as _codecs.encode(text, "latin1"); nothing else.
+    if encoding not in ("latin1", "latin-1"):
+        raise UnsafeFileError(f"codec {encoding!r}")
+    return codecs.encode(obj, encoding, errors)
+
+
+def _numpy_global(name: str) -> Any:
+    """Look up one of NumPy's pickle helpers in whichever module this NumPy keeps it."""
+    import numpy
+
+    for modname in ("_core", "core"):
+        for sub in ("multiarray", "numeric"):
+            mod = getattr(getattr(numpy, modname, None), sub, None)
+            if mod is not None and hasattr(mod, name):
+                return getattr(mod, name)
+    raise UnsafeFileError(name)  # pragma: no cover - every NumPy we support has them
+
+
+# (module, name) -> resolver. numpy 1.x writes numpy.core.*, numpy 2.x numpy._core.*.
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+    ("_codecs", "encode"): lambda: _latin1_encode,
+}
+for _mod in ("numpy.core", "numpy._core"):
+    _ALLOWED[(f"{_mod}.multiarray", "_reconstruct")] = lambda: _numpy_global("_reconstruct")
+    _ALLOWED[(f"{_mod}.multiarray", "scalar")] = lambda: _numpy_global("scalar")
+    _ALLOWED[(f"{_mod}.numeric", "_frombuffer")] = lambda: _numpy_global("_frombuffer")
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        resolve = _ALLOWED.get((module, name))
+        if resolve is None:
+            raise UnsafeFileError(f"{module}.{name}")
+        return resolve()
+
+
+def safe_unpickle(data: bytes) -> Any:
+    """Unpickle bytes that may only hold dicts, lists, strings, numbers and NumPy arrays."""
+    return _SafeUnpickler(io.BytesIO(data)).load()
+
+
+def load_weights(path: str | os.PathLike[str]) -> Network:
+    """Read and validate a weight file (.pkl in the book's format, or .npz)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise WeightsError(f"{path}: is a folder, not a weight file") from None
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read ({exc.strerror})") from None
+    if not data:
+        raise WeightsError(f"{path}: empty file, not a weight file")
+    obj = _read_npz(path, data) if data[:4] == b"PK\x03\x04" else _read_pickle(path, data)
+    return network_from_dict(obj, str(path))
+
+
+def _read_pickle(path: Path, data: bytes) -> Any:
+    try:
+        return safe_unpickle(data)
+    except UnsafeFileError as exc:
+        raise UnsafeFileError(
+            f"{path}: refused: the pickle asks for {exc}, which a weight file never needs "
+            "(only NumPy arrays are allowed; nothing in the file was run)"
+        ) from None
+    except Exception as exc:  # any malformed pickle: truncated, not a pickle at all, ...
+        raise WeightsError(
+            f"{path}: not a readable weight file (expected a pickle or .npz: {exc})"
+        ) from None
+
+
+def _read_npz(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            obj: dict[str, Any] = {k: npz[k] for k in npz.files}
+    except ValueError as exc:
+        raise WeightsError(f"{path}: refused: {exc}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise WeightsError(f"{path}: not a readable .npz file ({exc})") from None
+    if META_KEY in obj:
+        try:
+            obj[META_KEY] = json.loads(str(obj[META_KEY]))
+        except ValueError:
+            raise WeightsError(f"{path}: the meta entry is not valid JSON") from None
+    return obj
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, PLAIN):
+        return True
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def network_from_dict(obj: Any, name: str = "weights") -> Network:
+    """Validate a {W1, b1, ..., Wn, bn[, meta]} mapping and build the Network it describes."""
+    if not isinstance(obj, dict):
+        raise WeightsError(
+            f"{name}: holds a {type(obj).__name__}, not a dict of arrays W1, b1, ..., Wn, bn"
+        )
+    numbers: dict[str, set[int]] = {"W": set(), "b": set()}
+    for key in obj:
+        if key == META_KEY:
+            continue
+        m = _KEY.match(key) if isinstance(key, str) else None
+        if m is None:
+            raise WeightsError(
+                f"{name}: unexpected key {key!r} (a weight file holds W1..Wn, b1..bn and meta)"
+            )
+        numbers[m.group(1)].add(int(m.group(2)))
+    n = max(numbers["W"], default=0)
+    if n == 0:
+        raise WeightsError(f"{name}: no W1: a weight file holds arrays W1, b1, ..., Wn, bn")
+    for kind in "Wb":
+        missing = sorted(set(range(1, n + 1)) - numbers[kind])
+        extra = sorted(numbers[kind] - set(range(1, n + 1)))
+        if missing:
+            raise WeightsError(f"{name}: has W1..W{n} but no {kind}{missing[0]}")
+        if extra:
+            raise WeightsError(f"{name}: has {kind}{extra[0]} but only W1..W{n}")
+
+    for key in (f"{k}{i}" for i in range(1, n + 1) for k in "Wb"):
+        a = obj[key]
+        if not isinstance(a, np.ndarray):
+            raise WeightsError(f"{name}: {key} is a {type(a).__name__}, not a NumPy array")
+        if a.dtype not in (np.float32, np.float64):
+            raise WeightsError(f"{name}: {key} has dtype {a.dtype}; weights must be float32/64")
+        want = 2 if key[0] == "W" else 1
+        if a.ndim != want:
+            raise WeightsError(f"{name}: {key} has shape {a.shape}, expected {want} dimension(s)")
+        if not np.isfinite(a).all():
+            raise WeightsError(f"{name}: {key} holds NaN or infinite values")
+
+    weights = tuple(obj[f"W{i}"] for i in range(1, n + 1))
+    biases = tuple(obj[f"b{i}"] for i in range(1, n + 1))
+    if weights[0].shape[0] != N_INPUTS:
+        raise WeightsError(
+            f"{name}: W1 has {weights[0].shape[0]} rows but the input is {N_INPUTS} pixels"
+        )
+    if weights[-1].shape[1] != N_CLASSES:
+        raise WeightsError(
+            f"{name}: W{n} has {weights[-1].shape[1]} columns but there are {N_CLASSES} classes"
+        )
+    for i in range(n):
+        if biases[i].shape[0] != weights[i].shape[1]:
+            raise WeightsError(
+                f"{name}: b{i + 1} has {biases[i].shape[0]} values "
+                f"but W{i + 1} has {weights[i].shape[1]} columns"
+            )
+        if i + 1 < n and weights[i + 1].shape[0] != weights[i].shape[1]:
+            raise WeightsError(
+                f"{name}: W{i + 2} has {weights[i + 1].shape[0]} rows "
+                f"but layer {i + 1} has {weights[i].shape[1]} units"
+            )
+
+    meta = obj.get(META_KEY, {})
+    if not isinstance(meta, dict) or not _plain(meta):
+        raise WeightsError(f"{name}: meta must be a dict of plain strings and numbers")
+    hidden = meta.get("activation", "sigmoid")
+    output = meta.get("output", "softmax")
+    if hidden not in HIDDEN_ACTIVATIONS:
+        raise WeightsError(f"{name}: unknown hidden activation {hidden!r} in meta")
+    if output not in OUTPUT_ACTIVATIONS:
+        raise WeightsError(f"{name}: unknown output activation {output!r} in meta")
+    return Network(weights, biases, hidden=hidden, output=output, meta=meta)
+
+
+def network_to_dict(net: Network, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The book's dict {W1, b1, ...} plus a meta dict (which the book's code simply ignores)."""
+    obj: dict[str, Any] = {}
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True), start=1):
+        obj[f"W{i}"] = w
+        obj[f"b{i}"] = b
+    full_meta = {**net.meta, **(meta or {}), "activation": net.hidden, "output": net.output}
+    full_meta["layers"] = list(net.sizes)
+    obj[META_KEY] = full_meta
+    return obj
+
+
+def save_weights(
+    net: Network, path: str | os.PathLike[str], meta: dict[str, Any] | None = None
+) -> None:
+    """Write the network atomically: .npz by that suffix, the book's pickle otherwise."""
+    path = Path(path)
+    obj = network_to_dict(net, meta)
+    if not _plain(obj[META_KEY]):
+        raise WeightsError(f"{path}: meta must be plain strings and numbers")
+
+    def write(f: BinaryIO) -> None:
+        if path.suffix == ".npz":
+            arrays = {k: v for k, v in obj.items() if k != META_KEY}
+            np.savez(f, **arrays, meta=np.array(json.dumps(obj[META_KEY])))
+        else:
+            pickle.dump(obj, f, protocol=4)
+
+    atomic_write(path, write)
