@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def load_openml(*, timeout: float = OPENML_TIMEOUT) -> tuple[NDArray[np.uint8], 
                 images, labels = npz["images"], npz["labels"]
             if images.shape == (N_TRAIN + N_TEST, 784) and labels.shape == (N_TRAIN + N_TEST,):
                 return images.astype(np.uint8, copy=False), labels.astype(np.uint8, copy=False)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache entry: fetch again and replace it
     images, labels = _fetch_openml(timeout)
     cached.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from nnmnist.errors import DataError
 Batch = tuple[list[str], NDArray[Any]]
 STDIN = "-"
 _NUMERIC_CSV = re.compile(r"[^0-9.,\s]")
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
 _NPZ_MEMBERS = ("images", "x", "X", "x_test", "X_test", "data")
 
 
@@ -122,6 +123,10 @@ def _parse_csv_chunk(lines: list[tuple[int, str]], name: str) -> NDArray[Any]:
     return values.reshape(len(rows), 784)
 
 
+def _is_header(line: str) -> bool:
+    return not any(_NUMBER.fullmatch(field.strip()) for field in line.split(","))
+
+
 def _iter_csv(stream: Iterable[str], name: str, batch_size: int) -> Iterator[Batch]:
     pending: list[tuple[int, str]] = []
     index = 0
@@ -132,8 +137,8 @@ def _iter_csv(stream: Iterable[str], name: str, batch_size: int) -> Iterator[Bat
             line = line.lstrip("\ufeff")  # a byte-order mark
         if not line:
             continue
-        if not seen_data and _NUMERIC_CSV.search(line.replace(" ", "")) and lineno == 1:
-            continue  # a header row
+        if not seen_data and _is_header(line):
+            continue  # a header row: no field in it is a number
         seen_data = True
         pending.append((lineno, line))
         if len(pending) == batch_size:

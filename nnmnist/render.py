@@ -13,6 +13,7 @@ from collections import deque
 from types import TracebackType
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -37,12 +38,6 @@ def out_console() -> Console:
     if _stdout is None:
         _stdout = Console(highlight=False)
     return _stdout
-
-
-def reset() -> None:
-    """Forget the consoles (tests swap sys.stdout and sys.stderr between runs)."""
-    global _stderr, _stdout
-    _stderr = _stdout = None
 
 
 def error(message: str) -> None:
@@ -154,23 +149,27 @@ def evaluation_report(result: Evaluation, heading: str) -> None:
         )
     )
     table = Table(
-        title="confusion matrix (rows: true digit, columns: predicted)",
+        title="confusion matrix (rows: true digit, columns: predicted digit)",
         title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
         header_style="bold",
         show_footer=True,
         footer_style="bold",
+        padding=(0, 0, 0, 1),
+        pad_edge=False,
     )
-    table.add_column("digit", justify="right", footer="precision")
+    table.add_column("true", justify="right", footer="prec%")
     for d in range(10):
-        table.add_column(str(d), justify="right", footer=f"{precision[d]:.2f}")
-    table.add_column("recall", justify="right", style="bold")
+        table.add_column(str(d), justify="right", footer=f"{100 * precision[d]:.1f}")
+    table.add_column("recall%", justify="right", style="bold", footer="")
     for t in range(10):
         row = result.confusion[t]
         cells = [
             Text(str(int(c)), style=_cell_style(int(c), int(row.sum()), p == t))
             for p, c in enumerate(row)
         ]
-        table.add_row(str(t), *cells, f"{recall[t]:.4f}")
+        table.add_row(str(t), *cells, f"{100 * recall[t]:.1f}")
     console.print(table)
 
 

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nnmnist.core.network import Network, init_network
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
+needs_mnist = pytest.mark.skipif(
+    not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"the full MNIST IDX files are not at {MNIST_DIR} (only in the development workspace)",
+)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def small_net() -> Network:
+    """784-16-10 sigmoid with xavier weights: small, deterministic, not degenerate."""
+    return init_network((784, 16, 10), scheme="xavier", rng=np.random.RandomState(0))
+
+
+@pytest.fixture
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """The first 300 images (N, 784) uint8 and labels of the bundled test split."""
+    from nnmnist import data
+
+    ds = data.load("bundled", "test")
+    return ds.images[:300], ds.labels[:300]
