@@ -44,6 +44,17 @@ class Scheme(str, Enum):
     he = "he"
 
 
+class OptimizerName(str, Enum):
+    adam = "adam"
+    momentum = "momentum"
+    sgd = "sgd"
+
+
+class Schedule(str, Enum):
+    cosine = "cosine"
+    constant = "constant"
+
+
 class Format(str, Enum):
     text = "text"
     csv = "csv"
@@ -127,13 +138,17 @@ DataOption = Annotated[
 
 
 def _resolve_weights(option: Path | None) -> Path:
-    """--weights (or NNMNIST_WEIGHTS), else weights/sample_weight.pkl under the current folder."""
+    """--weights (or NNMNIST_WEIGHTS), else weights/sample_weight.pkl here, else the shipped model."""
     from nnmnist.errors import WeightsError
+    from nnmnist.weights import shipped_model_path
 
     if option is not None:
         return option
     if DEFAULT_WEIGHTS.is_file():
         return DEFAULT_WEIGHTS
+    shipped = shipped_model_path()
+    if shipped is not None:
+        return shipped
     raise WeightsError(
         f"no weights: {DEFAULT_WEIGHTS} does not exist; run `nnmnist init` to make some, "
         "or pass --weights PATH"
@@ -185,7 +200,7 @@ def init(
     from nnmnist import render
     from nnmnist.core.network import N_CLASSES, N_INPUTS, init_network
     from nnmnist.errors import NnmnistError
-    from nnmnist.weights import save_weights
+    from nnmnist.weights import is_shipped_model, save_weights
 
     sizes = (N_INPUTS, *_parse_hidden(hidden), N_CLASSES)
     if activation not in _activation_names():
@@ -195,6 +210,8 @@ def init(
         )
     if weights.is_dir():
         raise NnmnistError(f"{weights}: is a folder; give a file name such as {weights / 'w.pkl'}")
+    if is_shipped_model(weights):
+        raise NnmnistError(f"{weights}: is the shipped model; write random weights elsewhere")
     if weights.exists() and not force:
         raise NnmnistError(f"{weights}: already exists; pass --force to overwrite it")
     net = init_network(
@@ -327,6 +344,219 @@ def predict(
         ]
         render.write_lines(render.prediction_lines(names, top, fmt.value, top_k))
     sys.stdout.flush()
+
+
+def _checkpoint_path(weights: Path) -> Path:
+    return weights.with_name(weights.name + ".ckpt.npz")
+
+
+@app.command()
+@reports_errors
+def train(
+    epochs: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Passes over the training images.")
+    ] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=60_000)] = 128,
+    lr: Annotated[
+        float, typer.Option(min=0.0, help="Learning rate (the peak, with --schedule cosine).")
+    ] = 1e-3,
+    optimizer: Annotated[OptimizerName, typer.Option(help="Update rule.")] = OptimizerName.adam,
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, comma-separated.")] = "256,128",
+    activation: Annotated[
+        str, typer.Option(help="Hidden activation: relu, sigmoid, tanh or identity.")
+    ] = "relu",
+    init: Annotated[Scheme, typer.Option("--init", help="Weight initialisation.")] = Scheme.he,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="L2 penalty on the weights.")] = 0.0,
+    schedule: Annotated[
+        Schedule, typer.Option(help="Learning rate over the run.")
+    ] = Schedule.cosine,
+    augment: Annotated[
+        int, typer.Option(min=0, max=8, help="Shift training images by up to N pixels at random.")
+    ] = 0,
+    seed: Annotated[
+        int, typer.Option(help="One seed for the split, the weights and every shuffle.")
+    ] = 0,
+    val_size: Annotated[
+        int, typer.Option(min=0, help="Training images held out to pick the best epoch.")
+    ] = 5000,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Stop after N epochs without a better validation accuracy.",
+            show_default=False,
+        ),
+    ] = None,
+    data: DataOption = "auto",
+    weights: Annotated[
+        Path,
+        typer.Option(
+            "--weights", "-w", envvar="NNMNIST_WEIGHTS", help="Where to write the best weights."
+        ),
+    ] = DEFAULT_WEIGHTS,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the checkpoint beside --weights.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing weight file.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Write the history and final figures to stdout as JSON.")
+    ] = False,
+) -> None:
+    """Train the network with backpropagation on the MNIST training images.
+
+    The best epoch by validation accuracy is saved (atomically, after every epoch that improves);
+    a checkpoint beside it (`WEIGHTS.ckpt.npz`) lets `--resume` continue after Ctrl-C.
+
+    Examples:
+
+        nnmnist train --data ../shared/data/mnist --epochs 5
+
+        nnmnist train --hidden 512,256 --augment 2 --epochs 30 --weights big.npz
+
+        nnmnist train --weights big.npz --resume --data ../shared/data/mnist
+    """
+    import platform
+
+    import numpy as np
+
+    from nnmnist import data as datasets
+    from nnmnist import render
+    from nnmnist.atomic import atomic_write
+    from nnmnist.errors import NnmnistError
+    from nnmnist.evaluation import evaluate as run_evaluation
+    from nnmnist.training import TrainConfig, Trainer, checkpoint_config
+    from nnmnist.weights import is_shipped_model, save_weights
+
+    ckpt = _checkpoint_path(weights)
+    if weights.is_dir():
+        raise NnmnistError(f"{weights}: is a folder; give a file name such as {weights / 'w.npz'}")
+    if is_shipped_model(weights):
+        raise NnmnistError(f"{weights}: is the shipped model; write your own weights elsewhere")
+    if resume:
+        try:
+            with np.load(ckpt, allow_pickle=False) as npz:
+                saved = {k: npz[k] for k in npz.files}
+            config = checkpoint_config(saved)
+        except FileNotFoundError:
+            raise NnmnistError(
+                f"{ckpt}: no checkpoint to resume from; train without --resume"
+            ) from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise NnmnistError(f"{ckpt}: not a usable checkpoint ({exc})") from None
+    else:
+        if weights.exists() and not force:
+            raise NnmnistError(
+                f"{weights}: already exists; pass --force to overwrite it or --resume"
+            )
+        trainable = [a for a in _activation_names() if a != "step"]
+        if activation not in trainable:
+            raise typer.BadParameter(
+                f"{activation!r}: choose from {', '.join(trainable)}", param_hint="--activation"
+            )
+        config = TrainConfig(
+            hidden=_parse_hidden(hidden),
+            activation=activation,
+            init=init.value,
+            optimizer=optimizer.value,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            epochs=epochs,
+            seed=seed,
+            val_size=val_size,
+            patience=patience,
+            schedule=schedule.value,
+            augment=augment,
+        )
+    ds = datasets.load(data, "train")
+    if not config.val_size < len(ds):
+        raise NnmnistError(
+            f"--val-size {config.val_size} leaves no training images (there are {len(ds)})"
+        )
+    trainer = Trainer(config, ds.images, ds.labels)
+    if resume:
+        trainer.restore(saved)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "creator": "nnmnist train",
+        "version": __version__,
+        "command": "nnmnist " + " ".join(sys.argv[1:]),
+        "init": config.init,
+        "optimizer": trainer.optimizer.settings() | {"lr": config.lr},
+        "schedule": config.schedule,
+        "weight_decay": config.weight_decay,
+        "batch_size": config.batch_size,
+        "augment": config.augment,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "data": {
+            "source": ds.source,
+            "split": "train",
+            "train_images": len(ds) - config.val_size,
+            "val_images": config.val_size,
+        },
+        "versions": {
+            "nnmnist": __version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    render.message(
+        f"training {'-'.join(map(str, trainer.net.sizes))} {config.activation} with {config.optimizer} "
+        f"on {len(ds) - config.val_size:,} MNIST training images from {ds.source} "
+        f"({config.val_size:,} held out), seed {config.seed}"
+        + (f", resuming after epoch {trainer.epoch}" if resume else "")
+    )
+
+    def save_best() -> None:
+        meta.update(best_epoch=trainer.best_epoch, val_accuracy=trainer.val_accuracy)
+        save_weights(trainer.best_network(), weights, meta)
+
+    def on_epoch(report: Any) -> None:
+        progress.on_epoch(report)
+        if report.improved:
+            save_best()
+        atomic_write(ckpt, lambda f: np.savez(f, **trainer.checkpoint()))  # type: ignore[arg-type]
+
+    try:
+        with render.TrainProgress() as progress:
+            trainer.run(on_batch=progress.on_batch, on_epoch=on_epoch)
+    except KeyboardInterrupt:
+        if trainer.best_epoch:
+            render.message(
+                f"interrupted: the best weights so far (epoch {trainer.best_epoch}, validation "
+                f"{render.maybe(trainer.val_accuracy)}) are in {weights}; continue with --resume"
+            )
+        else:
+            render.message("interrupted before the first epoch ended: nothing was saved")
+        raise typer.Exit(130) from None
+
+    test = datasets.load("bundled", "test")
+    result = run_evaluation(trainer.best_network(), test.images, test.labels, 1000)
+    meta["test_accuracy"] = result.accuracy
+    save_best()
+    seconds = sum(r.seconds for r in trainer.history)
+    render.message(
+        f"saved {weights}: epoch {trainer.best_epoch}, validation accuracy {render.maybe(trainer.val_accuracy)}, "
+        f"test accuracy {result.accuracy:.4f}, {seconds:.0f} s of training"
+    )
+    if as_json:
+        from dataclasses import asdict
+
+        render.emit_json(
+            {
+                "weights": str(weights),
+                "checkpoint": str(ckpt),
+                "config": config.to_dict(),
+                "history": [asdict(r) for r in trainer.history],
+                "best_epoch": trainer.best_epoch,
+                "val_accuracy": trainer.val_accuracy,
+                "test_accuracy": result.accuracy,
+                "seconds": seconds,
+            }
+        )
 
 
 def main() -> None:

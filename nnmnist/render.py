@@ -215,3 +215,67 @@ def prediction_lines(
                 line += "\t" + " ".join(f"{lb}:{p:.4f}" for lb, p in best[1:])
             lines.append(line)
     return lines
+
+
+def maybe(value: float | None) -> str:
+    """A figure to four places, or - where there is none."""
+    return "-" if value is None else f"{value:.4f}"
+
+
+class TrainProgress:
+    """Per-epoch progress bar (batches, loss, ETA) and one table row per epoch, on stderr."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = err_console()
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            disable=not self.console.is_terminal,
+        )
+        self.task: Any = None
+        self.epoch = 1
+        self.header_done = False
+
+    def __enter__(self) -> TrainProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_batch(self, batch: int, batches: int, loss: float) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("train", total=batches, epoch=self.epoch, loss=loss)
+        self.progress.update(self.task, completed=batch, loss=loss)
+
+    def on_epoch(self, report: Any) -> None:
+        if not self.header_done:
+            self.progress.console.print(
+                f"{'epoch':>7}  {'train loss':>10}  {'train acc':>9}  {'val acc':>8}  {'seconds':>7}",
+                style="bold",
+                highlight=False,
+            )
+            self.header_done = True
+        mark = "  *best" if report.improved else ""
+        self.progress.console.print(
+            f"{report.epoch:>3}/{report.epochs:<3}  {report.train_loss:>10.4f}  "
+            f"{report.train_accuracy:>9.4f}  {maybe(report.val_accuracy):>8}  {report.seconds:>7.1f}{mark}",
+            highlight=False,
+        )
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        self.epoch = report.epoch + 1

@@ -74,6 +74,23 @@ def safe_unpickle(data: bytes) -> Any:
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
+SHIPPED_NAME = "mnist-mlp.npz"
+
+
+def shipped_model_path() -> Path | None:
+    """The model trained for and committed with nnmnist, if this installation has it."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "shipped" / SHIPPED_NAME, here.parent / "weights" / SHIPPED_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_shipped_model(path: Path) -> bool:
+    shipped = shipped_model_path()
+    return shipped is not None and path.exists() and path.resolve() == shipped
+
+
 def load_weights(path: str | os.PathLike[str]) -> Network:
     """Read and validate a weight file (.pkl in the book's format, or .npz)."""
     path = Path(path)

@@ -1,0 +1,64 @@
+"""Cross-entropy loss and its gradients through any number of affine layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nnmnist.core.activations import HIDDEN_ACTIVATIONS, softmax
+from nnmnist.core.network import Network, as_input
+
+Array = NDArray[np.floating]
+
+
+def cross_entropy(probs: Array, labels: NDArray[np.integer]) -> float:
+    """Mean -log p[label] over the batch; finite even where a probability is exactly 0."""
+    picked = probs[np.arange(len(labels)), labels]
+    tiny = np.finfo(probs.dtype).tiny  # log(tiny) is about -708 in float64, -87 in float32
+    return float(-np.log(np.maximum(picked, tiny)).mean())
+
+
+def loss_and_gradients(
+    net: Network, x: NDArray[Any], labels: NDArray[np.integer], weight_decay: float = 0.0
+) -> tuple[float, list[Array], list[Array], Array]:
+    """Loss (cross-entropy + L2), its gradients dL/dW_i and dL/db_i, and the softmax outputs.
+
+    x: (batch, 784) pixels, labels: (batch,) digits; returns probabilities of shape (batch, 10).
+    The output layer is always softmax here.
+    """
+    act, d_act = HIDDEN_ACTIVATIONS[net.hidden]
+    if d_act is None:
+        raise ValueError(f"the {net.hidden} activation has no derivative; it cannot be trained")
+    a = as_input(np.atleast_2d(x), net.dtype)  # (batch, 784)
+    outputs = [a]  # the input of each layer: (batch, n_0), (batch, n_1), ...
+    for w, b in zip(net.weights[:-1], net.biases[:-1], strict=True):
+        a = act(a @ w + b)  # (batch, n_i)
+        outputs.append(a)
+    probs = softmax(outputs[-1] @ net.weights[-1] + net.biases[-1])  # (batch, 10)
+    n = len(labels)
+    loss = cross_entropy(probs, labels)
+    if weight_decay:
+        loss += 0.5 * weight_decay * float(sum(np.sum(w * w) for w in net.weights))
+
+    # Softmax followed by cross-entropy has the simplest of gradients with respect to the logits
+    # z: dL/dz = p - onehot(y). The softmax Jacobian diag(p) - p p^T, multiplied by the
+    # cross-entropy gradient -onehot/p, collapses to it, so neither is ever formed (and there is
+    # no division by a probability that may be 0). Divided by n because the loss is a mean.
+    delta = probs.copy()
+    delta[np.arange(n), labels] -= 1
+    delta /= n  # (batch, 10)
+
+    grads_w: list[Array] = [np.empty(0)] * len(net.weights)
+    grads_b: list[Array] = [np.empty(0)] * len(net.weights)
+    for i in range(len(net.weights) - 1, -1, -1):
+        grads_w[i] = outputs[i].T @ delta  # (n_{i-1}, batch) @ (batch, n_i) -> (n_{i-1}, n_i)
+        grads_b[i] = delta.sum(axis=0)  # (n_i,)
+        if weight_decay:
+            grads_w[i] += weight_decay * net.weights[i]
+        if i > 0:
+            # back through W_i, then through the activation, whose derivative is written from
+            # the layer's output outputs[i].
+            delta = (delta @ net.weights[i].T) * d_act(outputs[i])  # (batch, n_{i-1})
+    return loss, grads_w, grads_b, probs

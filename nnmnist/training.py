@@ -1,0 +1,235 @@
+"""The training loop: mini-batch backprop with one seeded generator, reporting through callbacks.
+
+It never prints and never touches files: the caller's on_epoch callback decides what to show and
+what to save (the CLI writes the best weights and a checkpoint after each epoch). Everything that
+resumes a run exactly (weights, optimiser state, generator state, epoch, best so far, history) is
+in checkpoint(), and restore() takes it back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nnmnist.core.backprop import loss_and_gradients
+from nnmnist.core.network import N_CLASSES, N_INPUTS, Network, init_network, predict
+from nnmnist.core.optim import OPTIMIZERS, Optimizer
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    hidden: tuple[int, ...] = (256, 128)
+    activation: str = "relu"
+    init: str = "he"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 10
+    seed: int = 0
+    val_size: int = 5000
+    patience: int | None = None
+    schedule: str = "cosine"
+    augment: int = 0  # largest random shift, in pixels, applied to training images
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return cls(**{**d, "hidden": tuple(d["hidden"])})
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_accuracy: float | None  # None without a validation set
+    seconds: float
+    lr: float  # at the end of the epoch
+    improved: bool  # best validation accuracy so far
+
+
+BatchCallback = Callable[[int, int, float], None]  # (batch, batches, running loss)
+EpochCallback = Callable[[EpochReport], None]
+
+
+def split_validation(
+    n: int, val_size: int, rng: np.random.Generator
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Indices (train, validation): a random val_size of n rows held out, both sorted."""
+    if not 0 <= val_size < n:
+        raise ValueError(f"validation size {val_size} must be below the {n} training images")
+    order = rng.permutation(n)
+    return np.sort(order[val_size:]), np.sort(order[:val_size])
+
+
+def shift_images(
+    x: NDArray[np.uint8], max_shift: int, rng: np.random.Generator
+) -> NDArray[np.uint8]:
+    """Move each (784,) image by a random whole-pixel offset in [-max_shift, max_shift]^2."""
+    n = len(x)
+    pad = max_shift
+    padded = np.pad(x.reshape(n, 28, 28), ((0, 0), (pad, pad), (pad, pad)))  # (n, 28+2p, 28+2p)
+    dy, dx = rng.integers(-max_shift, max_shift + 1, size=(2, n))
+    rows = np.arange(28)[None, :] + pad - dy[:, None]  # (n, 28)
+    cols = np.arange(28)[None, :] + pad - dx[:, None]  # (n, 28)
+    out: NDArray[np.uint8] = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.reshape(n, 784)  # gathered as (n, 28, 28)
+
+
+@dataclass
+class Trainer:
+    config: TrainConfig
+    images: NDArray[np.uint8]  # (N, 784) the training split, validation rows included
+    labels: NDArray[np.uint8]  # (N,)
+    rng: np.random.Generator = field(init=False)
+    net: Network = field(init=False)
+    optimizer: Optimizer = field(init=False)
+    train_rows: NDArray[np.intp] = field(init=False)
+    val_rows: NDArray[np.intp] = field(init=False)
+    epoch: int = 0
+    best_val: float = -1.0
+    best_epoch: int = 0
+    best: list[NDArray[np.floating]] = field(default_factory=list)
+    history: list[EpochReport] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        # One generator, in a fixed order: validation split, then weights, then every shuffle.
+        self.rng = np.random.default_rng(c.seed)
+        self.train_rows, self.val_rows = split_validation(len(self.labels), c.val_size, self.rng)
+        dtype = np.float32 if c.dtype == "float32" else np.float64
+        self.net = init_network(
+            (N_INPUTS, *c.hidden, N_CLASSES),
+            scheme=c.init,
+            rng=self.rng,
+            hidden=c.activation,
+            dtype=dtype,
+        )
+        self.optimizer = OPTIMIZERS[c.optimizer](self.params, lr=c.lr)
+        self.best = [p.copy() for p in self.params]
+
+    @property
+    def params(self) -> list[NDArray[np.floating]]:
+        return [a for pair in zip(self.net.weights, self.net.biases, strict=True) for a in pair]
+
+    def _lr(self, step: int, total: int) -> float:
+        if self.config.schedule == "constant":
+            return self.config.lr
+        return self.config.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+
+    @property
+    def val_accuracy(self) -> float | None:
+        """Validation accuracy of the best epoch (None before the first, or without a validation set)."""
+        return self.best_val if len(self.val_rows) and self.best_epoch else None
+
+    def best_network(self) -> Network:
+        w, b = self.best[0::2], self.best[1::2]
+        return replace(self.net, weights=tuple(w), biases=tuple(b))
+
+    def accuracy(self, net: Network, rows: NDArray[np.intp], batch_size: int = 2000) -> float:
+        correct = 0
+        for lo in range(0, len(rows), batch_size):
+            part = rows[lo : lo + batch_size]
+            y_pred, _ = predict(net, self.images[part])
+            correct += int(np.count_nonzero(y_pred == self.labels[part]))
+        return correct / len(rows)
+
+    def run(
+        self, on_batch: BatchCallback | None = None, on_epoch: EpochCallback | None = None
+    ) -> list[EpochReport]:
+        c = self.config
+        n = len(self.train_rows)
+        batches = -(-n // c.batch_size)
+        total_steps = c.epochs * batches
+        while self.epoch < c.epochs:
+            start = time.perf_counter()
+            order = self.train_rows[self.rng.permutation(n)]  # without replacement, new each epoch
+            loss_sum = 0.0
+            correct = 0
+            for b in range(batches):
+                rows = order[b * c.batch_size : (b + 1) * c.batch_size]
+                x = self.images[rows]
+                if c.augment:
+                    x = shift_images(x, c.augment, self.rng)
+                y = self.labels[rows]
+                self.optimizer.lr = self._lr(self.epoch * batches + b, total_steps)
+                loss, gw, gb, probs = loss_and_gradients(self.net, x, y, c.weight_decay)
+                self.optimizer.step([g for pair in zip(gw, gb, strict=True) for g in pair])
+                loss_sum += loss * len(rows)
+                correct += int(np.count_nonzero(probs.argmax(axis=1) == y))
+                if on_batch is not None:
+                    on_batch(b + 1, batches, loss_sum / min(n, (b + 1) * c.batch_size))
+            self.epoch += 1
+            # Without a validation set the latest epoch counts as the best.
+            val = self.accuracy(self.net, self.val_rows) if len(self.val_rows) else None
+            improved = val is None or val > self.best_val
+            if improved:
+                self.best_val, self.best_epoch = (-1.0 if val is None else val), self.epoch
+                self.best = [p.copy() for p in self.params]
+            report = EpochReport(
+                epoch=self.epoch,
+                epochs=c.epochs,
+                train_loss=loss_sum / n,
+                train_accuracy=correct / n,
+                val_accuracy=val,
+                seconds=time.perf_counter() - start,
+                lr=self.optimizer.lr,
+                improved=improved,
+            )
+            self.history.append(report)
+            if on_epoch is not None:
+                on_epoch(report)
+            if c.patience is not None and self.epoch - self.best_epoch >= c.patience:
+                break
+        return self.history
+
+    def checkpoint(self) -> dict[str, NDArray[Any]]:
+        """Arrays (and one JSON string) that restore() turns back into this exact state."""
+        arrays: dict[str, NDArray[Any]] = {}
+        for i, p in enumerate(self.params):
+            arrays[f"param{i}"] = p
+        for i, p in enumerate(self.best):
+            arrays[f"best{i}"] = p
+        for k, v in self.optimizer.state().items():
+            arrays[f"opt_{k}"] = v
+        state = {
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "rng": self.rng.bit_generator.state,
+            "history": [asdict(r) for r in self.history],
+        }
+        arrays["state"] = np.array(json.dumps(state))
+        return arrays
+
+    def restore(self, arrays: dict[str, NDArray[Any]]) -> None:
+        state = json.loads(str(arrays["state"]))
+        for i, p in enumerate(self.params):
+            p[...] = arrays[f"param{i}"]
+        self.best = [np.array(arrays[f"best{i}"]) for i in range(len(self.params))]
+        self.optimizer.load_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt_")})
+        self.epoch = state["epoch"]
+        self.best_val, self.best_epoch = state["best_val"], state["best_epoch"]
+        self.rng.bit_generator.state = state["rng"]
+        self.history = [EpochReport(**r) for r in state["history"]]
+
+
+def checkpoint_config(arrays: dict[str, NDArray[Any]]) -> TrainConfig:
+    return TrainConfig.from_dict(json.loads(str(arrays["state"]))["config"])
