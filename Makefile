@@ -14,14 +14,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job: evaluate the weights on the 10,000 MNIST test images (made with `init` if absent).
+## The main job: evaluate on the 10,000 MNIST test images (the shipped model unless
+## weights/sample_weight.pkl or NNMNIST_WEIGHTS says otherwise).
 evaluate: $(STAMP)
-	@test -f weights/sample_weight.pkl || $(BIN)/nnmnist init --seed 42
 	$(BIN)/nnmnist evaluate --batch-size 100
 
+## Training benchmark: nnmnist vs scikit-learn (and PyTorch if installed). Needs the MNIST
+## training files: ../shared/data/mnist, or NNMNIST_DATA=DIR.
+bench: $(STAMP)
+	$(BIN)/python bench/bench_train.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check nnmnist tests
-	$(BIN)/ruff format --check nnmnist tests
+	$(BIN)/ruff check nnmnist tests bench
+	$(BIN)/ruff format --check nnmnist tests bench
 	$(BIN)/mypy
 
 test: lint

@@ -155,6 +155,12 @@ def _resolve_weights(option: Path | None) -> Path:
     )
 
 
+def _weights_label(path: Path) -> str:
+    from nnmnist.weights import is_shipped_model
+
+    return f"the shipped model {path.name}" if is_shipped_model(path) else str(path)
+
+
 def _parse_hidden(text: str) -> tuple[int, ...]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     try:
@@ -268,8 +274,12 @@ def evaluate(
     images, labels = ds.images, ds.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    heading = f"on {len(labels):,} images, MNIST {ds.split} split from {ds.source}"
-    render.message(f"evaluating {path} ({net.describe()}) {heading}, batches of {batch_size}")
+    name = _weights_label(path)
+    heading = f"MNIST {ds.split} split from {ds.source}"
+    render.message(
+        f"evaluating {name} ({net.describe()}) on {len(labels):,} images, {heading}, "
+        f"batches of {batch_size}"
+    )
     batches = -(-len(labels) // batch_size)
     with render.EvalProgress(batches, every=every) as progress:
         result = run_evaluation(net, images, labels, batch_size, on_batch=progress.update)
@@ -285,7 +295,7 @@ def evaluate(
             }
         )
     else:
-        render.evaluation_report(result, f"{heading}, weights {path}")
+        render.evaluation_report(result, f"{heading}, weights: {name}")
 
 
 @app.command()

@@ -145,9 +145,10 @@ def evaluation_report(result: Evaluation, heading: str) -> None:
         Text.assemble(
             ("accuracy ", "bold"),
             (f"{result.accuracy:.4f}", "bold cyan"),
-            f"  ({result.correct:,}/{result.total:,}) {heading}",
+            f"  ({result.correct:,}/{result.total:,} images)",
         )
     )
+    console.print(heading, markup=False)
     table = Table(
         title="confusion matrix (rows: true digit, columns: predicted digit)",
         title_justify="left",

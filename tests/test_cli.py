@@ -144,7 +144,8 @@ def test_weights_from_the_environment(runner, trained_like, monkeypatch):
     assert json.loads(result.stdout)["weights"] == str(trained_like)
 
 
-def test_no_weights_says_how_to_make_some(runner):
+def test_no_weights_says_how_to_make_some(runner, monkeypatch):
+    monkeypatch.setattr("nnmnist.weights.shipped_model_path", lambda: None)
     result = runner.invoke(app, ["evaluate"])
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -268,3 +269,22 @@ def test_installed_command_end_to_end(in_tmp, digits):
         [sys.executable, "-m", "nnmnist", "--version"], capture_output=True, text=True
     )
     assert module.stdout == f"nnmnist {__version__}\n"
+
+
+def test_the_shipped_model_is_used_when_nothing_else_is_found(runner):
+    from nnmnist.weights import shipped_model_path
+
+    shipped = shipped_model_path()
+    if shipped is None:
+        pytest.skip("this installation has no shipped model")
+    result = runner.invoke(app, ["evaluate", "--batch-size", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["weights"] == str(shipped) and report["total"] == 10_000
+    assert report["accuracy"] >= 0.98
+    assert "the shipped model mnist-mlp.npz" in result.stderr
+    before = shipped.read_bytes()
+    for command in (["init", "--force"], ["train", "--force", "--epochs", "1"]):
+        refused = runner.invoke(app, [*command, "--weights", str(shipped)])
+        assert refused.exit_code == 1 and "is the shipped model" in refused.stderr
+    assert shipped.read_bytes() == before
