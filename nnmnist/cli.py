@@ -304,7 +304,8 @@ def predict(
     inputs: Annotated[
         list[str] | None,
         typer.Argument(
-            help="IDX, .npy, .npz or CSV files of 28x28 images; - reads standard input.",
+            help="Image files (PNG, JPEG, BMP, GIF, TIFF, PGM), folders of them, glob patterns, "
+            "IDX, .npy, .npz or CSV files; - reads pixel data, or a list of paths, from stdin.",
             show_default=False,
         ),
     ] = None,
@@ -313,47 +314,137 @@ def predict(
     top_k: Annotated[
         int, typer.Option("--top-k", "-k", min=1, max=10, help="Show the K best labels.")
     ] = 1,
+    invert: Annotated[
+        bool | None,
+        typer.Option(
+            "--invert/--no-invert",
+            help="Force the polarity of images (default: detect dark ink on light paper).",
+            show_default=False,
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Images are MNIST-style 28x28 already: no preprocessing.")
+    ] = False,
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--show", help="Draw each digit as the network saw it, with its probabilities."
+        ),
+    ] = False,
+    save_preprocessed: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the 28x28 images fed to the network into this folder.", show_default=False
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=1_000_000)] = 1000,
 ) -> None:
-    """Predict the digit in each image: one line per image on stdout.
+    """Predict the digit in each image: one line per image on stdout, in input order.
 
-    Arrays hold pixel values 0-255 in shape (N, 784), (N, 28, 28) or (28, 28); CSV rows hold 784
-    values (a leading label column and a header row are recognised).
+    Pictures of digits (any size, colour or polarity) are prepared the way MNIST's were: ink
+    found, scaled into 20x20, centred by centre of mass in 28x28. Arrays hold pixel values 0-255
+    in shape (N, 784), (N, 28, 28) or (28, 28); CSV rows hold 784 values (a leading label column
+    and a header row are recognised). An image that fails (unreadable, blank, too large) is
+    reported on stderr and the others go on; the exit status is then 1.
 
     Examples:
 
-        nnmnist predict digits.npy --top-k 3
+        nnmnist predict digit.png --show
 
-        nnmnist predict t10k-images-idx3-ubyte.gz --format csv | head
+        nnmnist predict scans/ --format csv | sort -t, -k2
 
-        cat rows.csv | nnmnist predict - --format jsonl
+        find . -name '*.jpg' | nnmnist predict - --top-k 3
+
+        nnmnist predict digits.npy t10k-images-idx3-ubyte.gz --format jsonl
     """
     import numpy as np
 
     from nnmnist import render
     from nnmnist.core.network import predict as run_predict
-    from nnmnist.inputs import STDIN, iter_batches
+    from nnmnist.errors import DataError
+    from nnmnist.inputs import (
+        STDIN,
+        ImageOptions,
+        expand,
+        iter_batches,
+        peekable,
+        stdin_holds_paths,
+        stdin_paths,
+    )
     from nnmnist.weights import load_weights
 
     if not inputs:
-        raise typer.BadParameter("give one or more input files, or - for standard input")
+        raise typer.BadParameter("give one or more input files or folders, or - for standard input")
     if STDIN in inputs and sys.stdin.isatty():
-        raise typer.BadParameter("standard input is a terminal: pipe data into `nnmnist predict -`")
+        raise typer.BadParameter(
+            "standard input is a terminal: pipe data or paths into `nnmnist predict -`"
+        )
     if inputs.count(STDIN) > 1:
         raise typer.BadParameter("standard input (-) can be read only once")
+    if (
+        save_preprocessed is not None
+        and save_preprocessed.exists()
+        and not save_preprocessed.is_dir()
+    ):
+        raise typer.BadParameter(
+            f"{save_preprocessed}: exists and is not a folder", param_hint="--save-preprocessed"
+        )
     net = load_weights(_resolve_weights(weights))
+    stdin = peekable(sys.stdin.buffer) if STDIN in inputs else None
+    specs: list[str] = []
+    for spec in inputs:
+        if spec == STDIN and stdin is not None and stdin_holds_paths(stdin):
+            specs.extend(stdin_paths(stdin))
+        else:
+            specs.extend(expand([spec]))
+    if save_preprocessed is not None:
+        save_preprocessed.mkdir(parents=True, exist_ok=True)
+
+    failures: list[str] = []
+
+    def on_error(exc: DataError) -> None:
+        failures.append(str(exc))
+        render.error(str(exc))
+
+    show_console = render.out_console() if fmt is Format.text else render.err_console()
     if fmt is Format.csv:
         render.write_lines([render.csv_header(top_k)])
-    stdin = sys.stdin.buffer if STDIN in inputs else None
-    for names, pixels in iter_batches(inputs, batch_size, stdin):
-        _, probs = run_predict(net, pixels)  # (b, 10)
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
-        best = np.take_along_axis(probs, order, axis=1)
-        top = [
-            list(zip(o.tolist(), p.tolist(), strict=True)) for o, p in zip(order, best, strict=True)
-        ]
-        render.write_lines(render.prediction_lines(names, top, fmt.value, top_k))
+    options = ImageOptions(invert=invert, raw=raw)
+    with render.InputProgress(len(specs)) as progress:
+        batches = iter_batches(specs, batch_size, stdin, images=options, on_error=on_error)
+        for names, pixels in batches:
+            _, probs = run_predict(net, pixels)  # (b, 10)
+            order = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
+            best = np.take_along_axis(probs, order, axis=1)
+            top = [
+                list(zip(o.tolist(), p.tolist(), strict=True))
+                for o, p in zip(order, best, strict=True)
+            ]
+            lines = render.prediction_lines(names, top, fmt.value, top_k)
+            if save_preprocessed is not None:
+                for name, digit in zip(names, pixels, strict=True):
+                    render.save_digit(digit, save_preprocessed / _file_name(name))
+            if show:  # each digit, then its result line
+                for i, name in enumerate(names):
+                    render.show_digit(show_console, name, pixels[i], probs[i])
+                    render.write_lines(lines[i : i + 1])
+            else:
+                render.write_lines(lines)
+            progress.advance(names)
     sys.stdout.flush()
+    if failures:
+        if len(specs) > 1:
+            plural = "input" if len(failures) == 1 else "inputs"
+            render.message(
+                f"{len(failures)} of {len(specs)} {plural} failed; the others were predicted"
+            )
+        raise typer.Exit(1)
+
+
+def _file_name(name: str) -> str:
+    """A flat, safe PNG file name for an input name such as scans/a.png or digits.npy:3."""
+    stem = name.lstrip("./").replace(os.sep, "_").replace(":", "_") or "stdin"
+    return stem if stem.lower().endswith(".png") else stem + ".png"
 
 
 def _checkpoint_path(weights: Path) -> Path:

@@ -7,9 +7,12 @@ files (a .npy is memory-mapped, IDX and CSV are read as they go); a whole .npz m
 
 from __future__ import annotations
 
+import glob
 import io
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -164,12 +167,104 @@ def _sniff(head: bytes) -> str:
     return "csv"
 
 
-def iter_source(spec: str, batch_size: int, stdin: BinaryIO | None = None) -> Iterator[Batch]:
-    """Batches from one input: a file path, or "-" for stdin (format sniffed from the bytes)."""
+@dataclass(frozen=True)
+class ImageOptions:
+    invert: bool | None = None  # None: detect the polarity from the paper
+    raw: bool = False  # the images are MNIST-style 28x28 already: no preprocessing
+
+
+ARRAY_SUFFIXES = frozenset({".npy", ".npz", ".csv"})
+_WILDCARDS = re.compile(r"[*?[]")
+
+
+def _walk(folder: Path) -> Iterator[str]:
+    """Image and array files under a folder, recursively, in sorted order (hidden ones skipped)."""
+    from nnmnist.images import IMAGE_SUFFIXES
+
+    wanted = IMAGE_SUFFIXES | ARRAY_SUFFIXES
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in wanted:
+                yield os.path.join(root, name)
+
+
+def _is_dir(spec: str) -> bool:
+    try:
+        return spec != STDIN and Path(spec).is_dir()
+    except OSError:  # a name too long, say: reported as an unreadable file in its turn
+        return False
+
+
+def _exists(spec: str) -> bool:
+    try:
+        return Path(spec).exists()
+    except OSError:
+        return False
+
+
+def expand(specs: Iterable[str]) -> Iterator[str]:
+    """Inputs as given, with folders walked and glob patterns (unexpanded by a shell) expanded."""
+    for spec in specs:
+        if _is_dir(spec):
+            yield from _walk(Path(spec))
+        elif spec != STDIN and not _exists(spec) and _WILDCARDS.search(spec):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                yield spec  # reported as a missing file, in its turn
+            for match in matches:
+                yield from expand([match])
+        else:
+            yield spec
+
+
+def peekable(stdin: BinaryIO) -> BinaryIO:
+    """The stream itself if it can peek, else one buffered reader over it (make it once)."""
+    return stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type,type-var]
+
+
+def stdin_holds_paths(stdin: BinaryIO) -> bool:
+    """True if standard input is a list of paths, one per line, rather than pixel data."""
+    stream = peekable(stdin)
+    head = stream.peek(1 << 16)  # type: ignore[attr-defined]
+    if _sniff(head[:8]) != "csv" or not head.strip():
+        return False
+    # A CSV row of 784 values has a comma every few bytes; a path hardly ever has one. (The peek
+    # may hold only part of a long first line, so count what is there.)
+    first: bytes = head.lstrip().split(b"\n", 1)[0]
+    return first.count(b",") < 10
+
+
+def stdin_paths(stdin: BinaryIO) -> Iterator[str]:
+    """The paths listed on standard input, expanded like command-line inputs."""
+    text = io.TextIOWrapper(peekable(stdin), encoding="utf-8", errors="strict")
+    for line in text:
+        if line := line.strip():
+            yield from expand([line])
+
+
+def _image_batch(path: Path, spec: str, options: ImageOptions) -> Batch:
+    from nnmnist import images as imagefiles
+
+    im = imagefiles.load_image(path)
+    try:
+        if options.raw:
+            digit = imagefiles.raw_image(im, options.invert, spec)
+        else:
+            digit = imagefiles.preprocess(im, options.invert, spec)
+    finally:
+        im.close()
+    return [spec], digit.reshape(1, 784)
+
+
+def iter_source(
+    spec: str, batch_size: int, stdin: BinaryIO | None = None, images: ImageOptions | None = None
+) -> Iterator[Batch]:
+    """Batches from one input: an image or array file, or "-" for pixel data on stdin."""
     if spec == STDIN:
         if stdin is None:
             raise DataError("-: no standard input")
-        stream = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type,type-var]
+        stream = peekable(stdin)
         head = stream.peek(8)[:8]  # type: ignore[attr-defined]
         yield from _iter_stream(stream, head, "stdin", batch_size)
         return
@@ -183,6 +278,11 @@ def iter_source(spec: str, batch_size: int, stdin: BinaryIO | None = None) -> It
         raise DataError(f"{path}: no such file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    from nnmnist.images import looks_like_image
+
+    if looks_like_image(path, head):
+        yield _image_batch(path, spec, images or ImageOptions())
+        return
     kind = _sniff(head)
     if kind == "npy":
         yield from _iter_array(_load_npy(path, spec), spec, batch_size)
@@ -196,7 +296,7 @@ def iter_source(spec: str, batch_size: int, stdin: BinaryIO | None = None) -> It
                 yield from _iter_csv(text, spec, batch_size)
             except UnicodeDecodeError:
                 raise DataError(
-                    f"{spec}: not a recognised input (IDX, .npy, .npz or CSV)"
+                    f"{spec}: not a recognised input (an image, IDX, .npy, .npz or CSV)"
                 ) from None
 
 
@@ -224,22 +324,36 @@ def _iter_stream(stream: BinaryIO, head: bytes, name: str, batch_size: int) -> I
 
 
 def iter_batches(
-    specs: list[str], batch_size: int, stdin: BinaryIO | None = None
+    specs: Iterable[str],
+    batch_size: int,
+    stdin: BinaryIO | None = None,
+    *,
+    images: ImageOptions | None = None,
+    on_error: Callable[[DataError], None] | None = None,
 ) -> Iterator[Batch]:
-    """Batches of up to batch_size images across all inputs, in input order."""
+    """Batches of up to batch_size images across all inputs, in input order.
+
+    With on_error, an input that fails (an unreadable or blank image, a broken file) is passed
+    to it and the others go on; without, the first failure is raised.
+    """
     names: list[str] = []
     blocks: list[NDArray[Any]] = []
     count = 0
     for spec in specs:
-        for batch_names, pixels in iter_source(spec, batch_size, stdin):
-            names.extend(batch_names)
-            blocks.append(pixels)
-            count += len(batch_names)
-            while count >= batch_size:
-                merged = _merge(blocks)
-                yield names[:batch_size], merged[:batch_size]
-                names, blocks = names[batch_size:], [merged[batch_size:]]
-                count -= batch_size
+        try:
+            for batch_names, pixels in iter_source(spec, batch_size, stdin, images):
+                names.extend(batch_names)
+                blocks.append(pixels)
+                count += len(batch_names)
+                while count >= batch_size:
+                    merged = _merge(blocks)
+                    yield names[:batch_size], merged[:batch_size]
+                    names, blocks = names[batch_size:], [merged[batch_size:]]
+                    count -= batch_size
+        except DataError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
     if count:
         yield names, _merge(blocks)
 

@@ -177,6 +177,7 @@ def evaluation_report(result: Evaluation, heading: str) -> None:
 def write_lines(lines: list[str]) -> None:
     """Result lines to stdout, as plain text (no markup, no wrapping)."""
     sys.stdout.write("".join(line + "\n" for line in lines))
+    sys.stdout.flush()
 
 
 def csv_header(top_k: int) -> str:
@@ -280,3 +281,109 @@ class TrainProgress:
             self.progress.remove_task(self.task)
             self.task = None
         self.epoch = report.epoch + 1
+
+
+class InputProgress:
+    """A progress bar over the inputs of predict, on stderr, when there are many on a terminal."""
+
+    THRESHOLD = 100
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        console = err_console()
+        self.enabled = console.is_terminal and total >= self.THRESHOLD
+        self.progress = Progress(
+            TextColumn("predicting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not self.enabled,
+        )
+        self.task = self.progress.add_task("inputs", total=total)
+        self.last = ""
+
+    def __enter__(self) -> InputProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def advance(self, names: list[str]) -> None:
+        """Count the inputs whose images all went by (several names may share one input file)."""
+        if not self.enabled:
+            return
+        for name in names:
+            source = name.rsplit(":", 1)[0] if ":" in name else name
+            if source != self.last:
+                self.progress.advance(self.task)
+                self.last = source
+
+
+_BLOCK = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
+
+
+def _digit_lines(pixels: Any, colour: bool) -> list[Text]:
+    """28x28 grey levels as 14 lines of half blocks: each character is two pixel rows."""
+    import numpy as np
+
+    img = np.asarray(pixels).reshape(28, 28)
+    grey = (
+        img.astype(int) if img.dtype == np.uint8 else (np.clip(img, 0, 1) * 255).round().astype(int)
+    )
+    lines = []
+    for r in range(0, 28, 2):
+        line = Text()
+        for c in range(28):
+            top, bottom = int(grey[r, c]), int(grey[r + 1, c])
+            if colour:
+                line.append("▀", style=f"rgb({top},{top},{top}) on rgb({bottom},{bottom},{bottom})")
+            else:
+                line.append(_BLOCK[(top >= 96, bottom >= 96)])
+        lines.append(line)
+    return lines
+
+
+def show_digit(console: Console, name: str, pixels: Any, probs: Any) -> None:
+    """The 28x28 digit as the network saw it, beside a bar chart of the ten probabilities."""
+    colour = console.color_system is not None
+    digit = _digit_lines(pixels, colour)
+    best = int(probs.argmax())
+    bars = []
+    for d in range(10):
+        p = float(probs[d])
+        width = round(p * 20)
+        style = "bold green" if d == best else "cyan"
+        bar = Text(f" {d} ", style="bold" if d == best else "")
+        bar.append("█" * width, style=style)
+        bar.append("·" * (20 - width), style="grey35")
+        bar.append(f" {p:6.1%}")
+        bars.append(bar)
+    console.print(Text(name, style="bold"), markup=False, highlight=False)
+    # 14 lines of digit; the 10 bars sit beside lines 2-11
+    for i, line in enumerate(digit):
+        row = Text("  ") + line
+        if 2 <= i < 12:
+            row += Text("  ") + bars[i - 2]
+        console.print(row, highlight=False, soft_wrap=True)
+
+
+def save_digit(pixels: Any, path: Any) -> None:
+    """Write the 28x28 image the network was fed as an 8-bit grey PNG."""
+    import numpy as np
+
+    from nnmnist.images import save_png
+
+    img = np.asarray(pixels).reshape(28, 28)
+    if img.dtype != np.uint8:
+        img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    save_png(img, path)

@@ -1,0 +1,223 @@
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnmnist import data
+from nnmnist.cli import app
+from nnmnist.core.network import predict
+from nnmnist.images import MAX_PIXELS, ImageError, load_image, preprocess
+from nnmnist.weights import load_weights, shipped_model_path
+from tests.imagegen import TRANSFORMS, bilevel, drawn_digits
+
+N_DIGITS = 400
+
+
+@pytest.fixture(scope="module")
+def test_digits():
+    ds = data.load("bundled", "test")
+    return ds.images[:N_DIGITS], ds.labels[:N_DIGITS]
+
+
+@pytest.fixture(scope="module")
+def model():
+    path = shipped_model_path()
+    if path is None:
+        pytest.skip("this installation has no shipped model")
+    return load_weights(path)
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no weights/sample_weight.pkl here: the shipped model is used
+    monkeypatch.delenv("NNMNIST_WEIGHTS", raising=False)
+
+
+def centre_of_mass(img):
+    img = img.astype(float)
+    ys, xs = np.indices(img.shape)
+    return (ys * img).sum() / img.sum(), (xs * img).sum() / img.sum()
+
+
+def test_preprocess_is_a_pure_function_to_a_28x28_mnist_style_digit():
+    im = drawn_digits()[7]
+    out = preprocess(im)
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert out[0].max() == 0 and out[:, 0].max() == 0  # white ink on black
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 14) < 0.6 and abs(cx - 14) < 0.6
+    ink = np.nonzero(out > 64)
+    longer = max(np.ptp(ink[0]), np.ptp(ink[1])) + 1
+    assert 18 <= longer <= 21
+    np.testing.assert_array_equal(preprocess(im), out)  # no hidden state
+    np.testing.assert_array_equal(preprocess(np.asarray(im)), out)  # arrays work too
+
+
+def test_polarity_is_detected_and_can_be_forced():
+    im = drawn_digits()[1]  # black on white
+    light = Image.eval(im, lambda v: 255 - v)  # white on black
+    np.testing.assert_array_equal(preprocess(im), preprocess(light))
+    np.testing.assert_array_equal(preprocess(im, invert=True), preprocess(light, invert=False))
+
+
+@pytest.mark.parametrize("colour", [0, 128, 255])
+def test_blank_images_are_reported(colour):
+    with pytest.raises(ImageError, match="blank image"):
+        preprocess(Image.new("L", (40, 30), colour), name="blank.png")
+
+
+def test_accuracy_on_transformed_digits_is_within_two_points(test_digits, model):
+    x, y = test_digits
+    original = float(np.mean(predict(model, x)[0] == y))
+    for name, transform in {**TRANSFORMS, "bilevel": bilevel}.items():
+        pre = np.stack([preprocess(transform(d)) for d in x]).reshape(len(x), 784)
+        accuracy = float(np.mean(predict(model, pre)[0] == y))
+        assert accuracy >= original - 0.02, (name, accuracy, original)
+
+
+def test_digits_drawn_from_scratch(model):
+    for label, im in drawn_digits().items():
+        assert predict(model, preprocess(im).reshape(1, 784))[0][0] == label
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [
+        ("L", "PNG"),
+        ("LA", "PNG"),
+        ("RGB", "JPEG"),
+        ("RGBA", "PNG"),
+        ("P", "GIF"),
+        ("I;16", "TIFF"),
+        ("1", "BMP"),
+        ("L", "PPM"),
+    ],
+)
+def test_modes_and_formats(tmp_path, mode, fmt, model):
+    im = drawn_digits()[7]
+    if mode == "LA":
+        im = im.convert("LA")
+    elif mode == "I;16":
+        im = Image.fromarray((np.asarray(im, dtype=np.uint16) * 257).astype(np.uint16))
+    else:
+        im = im.convert(mode)
+    path = tmp_path / f"seven.{fmt.lower()}"
+    im.save(path, format=fmt)
+    assert predict(model, preprocess(load_image(path)).reshape(1, 784))[0][0] == 7
+
+
+def test_exif_orientation_is_applied(tmp_path, model):
+    upright = drawn_digits()[7].convert("RGB")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a sideways camera stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = tmp_path / "photo.jpg"
+    stored.save(path, format="JPEG", exif=exif)
+    np.testing.assert_array_equal(np.asarray(load_image(path)).shape, np.asarray(upright).shape)
+    assert predict(model, preprocess(load_image(path)).reshape(1, 784))[0][0] == 7
+
+
+def test_gif_first_frame(tmp_path, model):
+    frames = [drawn_digits()[1].convert("P"), Image.new("P", (200, 260), 255)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert predict(model, preprocess(load_image(path)).reshape(1, 784))[0][0] == 1
+
+
+def bad_images(folder):
+    """The four kinds of bad image, each beside a good one."""
+    Image.new("1", (10_000, 10_000)).save(folder / "bomb.png")  # 100 Mpixel, a few kB
+    good = io.BytesIO()
+    drawn_digits()[7].save(good, format="PNG")
+    (folder / "truncated.png").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    (folder / "text.png").write_text("this is not an image\n")
+    Image.new("L", (64, 64), 255).save(folder / "blank.png")
+    (folder / "seven.png").write_bytes(good.getvalue())
+
+
+def test_bad_images_one_line_each_and_the_rest_predicted(runner, tmp_path):
+    bad_images(tmp_path)
+    result = runner.invoke(app, ["predict", str(tmp_path), "--format", "csv"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "input,label,probability",
+        f"{tmp_path / 'seven.png'},7," + result.stdout.splitlines()[1].rsplit(",", 1)[1],
+    ]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4
+    expect = {
+        "blank.png": "blank image",
+        "bomb.png": f"more than the {MAX_PIXELS:,} allowed",
+        "text.png": "not an image",
+        "truncated.png": "truncated or corrupt",
+    }
+    for line, (name, fragment) in zip(errors, sorted(expect.items()), strict=True):
+        assert name in line and fragment in line
+    assert "4 of 5 inputs failed" in result.stderr
+
+
+def write_folder(folder, test_digits):
+    x, y = test_digits
+    names = []
+    for i, (name, transform) in enumerate(TRANSFORMS.items()):
+        sub = folder / ("a" if i % 2 else "b")
+        sub.mkdir(parents=True, exist_ok=True)
+        im = transform(x[i])
+        path = sub / f"{i:02d}.{'jpg' if name == 'jpeg' else 'png'}"
+        (im.convert("RGB") if name == "jpeg" else im).save(path)
+        names.append(path)
+    return sorted(names)
+
+
+def test_cli_folder_equals_the_library_function(runner, tmp_path, test_digits, model):
+    paths = write_folder(tmp_path, test_digits)
+    result = runner.invoke(app, ["predict", str(tmp_path), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["input"] for r in rows] == [str(p) for p in paths]  # recursive, sorted
+    expected = predict(
+        model, np.stack([preprocess(load_image(p)) for p in paths]).reshape(-1, 784)
+    )[0]
+    assert [r["label"] for r in rows] == expected.tolist()
+
+    # the same files as a list of paths on stdin, and as a glob
+    listed = runner.invoke(
+        app, ["predict", "-", "--format", "jsonl"], input="".join(f"{p}\n" for p in paths)
+    )
+    assert listed.stdout == result.stdout
+    globbed = runner.invoke(app, ["predict", str(tmp_path / "**" / "*.*"), "--format", "jsonl"])
+    assert sorted(globbed.stdout.splitlines()) == sorted(result.stdout.splitlines())
+
+
+def test_save_preprocessed_and_raw(runner, tmp_path, test_digits):
+    paths = write_folder(tmp_path / "in", test_digits)
+    out = tmp_path / "seen"
+    result = runner.invoke(app, ["predict", str(paths[0]), "--save-preprocessed", str(out)])
+    assert result.exit_code == 0, result.output
+    (saved,) = out.iterdir()
+    np.testing.assert_array_equal(np.asarray(Image.open(saved)), preprocess(load_image(paths[0])))
+
+    x, _ = test_digits
+    Image.fromarray(x[0].reshape(28, 28)).save("raw.png")
+    result = runner.invoke(app, ["predict", "raw.png", "--raw", "--save-preprocessed", str(out)])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "raw.png")).reshape(784), x[0])
+    big = runner.invoke(app, ["predict", str(paths[0]), "--raw"])
+    assert big.exit_code == 1 and "--raw needs 28x28 images" in big.stderr
+
+
+def test_show_draws_the_digit_and_its_probabilities(runner, tmp_path):
+    drawn_digits()[4].save(tmp_path / "four.png")
+    text = runner.invoke(app, ["predict", str(tmp_path / "four.png"), "--show"])
+    assert text.exit_code == 0
+    lines = text.stdout.splitlines()
+    assert lines[0] == str(tmp_path / "four.png")
+    assert sum("▀" in line or "█" in line or "▄" in line for line in lines[1:15]) >= 8
+    assert any(re.search(r" 4 █+·* +\d+\.\d%$", line) for line in lines)
+    assert lines[-1].startswith(f"{tmp_path / 'four.png'}\t4\t")
+    csv = runner.invoke(app, ["predict", str(tmp_path / "four.png"), "--show", "--format", "csv"])
+    assert csv.stdout.splitlines()[1].startswith(f"{tmp_path / 'four.png'},4,")
+    assert "%" in csv.stderr  # the drawing went to stderr
