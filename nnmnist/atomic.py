@@ -10,6 +10,32 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(path: Path) -> list[Path]:
+    """Remove temporary files left beside path by writers that were killed (SIGKILL, a crash).
+
+    Temporary names carry the writer's process id: .NAME.PID.RANDOM.tmp. Those whose process is
+    gone are removed; a live writer's file is left alone.
+    """
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = tmp.name[len(path.name) + 2 :].split(".")
+        if len(parts) == 3 and parts[0].isdigit() and not _alive(int(parts[0])):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> None:
     """Call write(f) on a temporary file beside path, then rename it over path.
 
@@ -17,7 +43,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     Ctrl-C) the temporary file is removed and an existing file at path is left as it was.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_stale(path)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

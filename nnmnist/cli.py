@@ -74,8 +74,14 @@ def _broken_pipe() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+_debug = False
+
+
 def reports_errors(func: F) -> F:
-    """Turn library errors into one stderr line and an exit code; Ctrl-C into 130."""
+    """Turn library errors into one stderr line and an exit code; Ctrl-C into 130.
+
+    Anything else is a bug: one line too, unless --debug asks for the traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -83,15 +89,31 @@ def reports_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
         except NnmnistError as exc:
+            if _debug:
+                raise
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except MemoryError:
+            if _debug:
+                raise
+            render.error("out of memory: try a smaller --batch-size")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             render.error("interrupted")
             raise typer.Exit(130) from None
         except BrokenPipeError:
             _broken_pipe()
             raise typer.Exit(0) from None
+        except Exception as exc:
+            if _debug:
+                raise
+            render.error(
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -110,11 +132,16 @@ def _main(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show a traceback when something goes wrong.")
+    ] = False,
 ) -> None:
     """MNIST batch inference with a multilayer perceptron written from scratch in NumPy.
 
-    Start with `nnmnist init`, then `nnmnist evaluate` or `nnmnist predict FILE`.
+    Start with `nnmnist evaluate`, `nnmnist predict FILE` or `nnmnist train`.
     """
+    global _debug
+    _debug = debug
 
 
 WeightsOption = Annotated[
@@ -125,6 +152,14 @@ WeightsOption = Annotated[
         envvar="NNMNIST_WEIGHTS",
         help="Weight file (.pkl or .npz). Default: weights/sample_weight.pkl under the current folder.",
         show_default=False,
+    ),
+]
+OfflineOption = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        envvar="NNMNIST_OFFLINE",
+        help="Never use the network (OpenML only from the cache).",
     ),
 ]
 DataOption = Annotated[
@@ -246,6 +281,7 @@ def evaluate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Write one JSON document to stdout instead of tables.")
     ] = False,
+    offline: OfflineOption = False,
     every: Annotated[
         int | None,
         typer.Option(
@@ -270,7 +306,7 @@ def evaluate(
 
     path = _resolve_weights(weights)
     net = load_weights(path)
-    ds = datasets.load(data, split.value)
+    ds = datasets.load(data, split.value, no_network=offline)
     images, labels = ds.images, ds.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -397,6 +433,8 @@ def predict(
             specs.extend(stdin_paths(stdin))
         else:
             specs.extend(expand([spec]))
+    if not specs:
+        raise DataError(f"{' '.join(inputs)}: no image or array files found")
     if save_preprocessed is not None:
         save_preprocessed.mkdir(parents=True, exist_ok=True)
 
@@ -489,6 +527,7 @@ def train(
         ),
     ] = None,
     data: DataOption = "auto",
+    offline: OfflineOption = False,
     weights: Annotated[
         Path,
         typer.Option(
@@ -571,7 +610,7 @@ def train(
             schedule=schedule.value,
             augment=augment,
         )
-    ds = datasets.load(data, "train")
+    ds = datasets.load(data, "train", no_network=offline)
     if not config.val_size < len(ds):
         raise NnmnistError(
             f"--val-size {config.val_size} leaves no training images (there are {len(ds)})"

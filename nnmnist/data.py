@@ -89,7 +89,22 @@ def _openml_cache_file() -> Path:
     return cache_dir() / "mnist_784.npz"
 
 
-def load_openml(*, timeout: float = OPENML_TIMEOUT) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+def openml_timeout() -> float:
+    """Seconds to wait on OpenML per request: $NNMNIST_TIMEOUT, else 30."""
+    try:
+        return float(os.environ.get("NNMNIST_TIMEOUT", OPENML_TIMEOUT))
+    except ValueError:
+        raise DataError("NNMNIST_TIMEOUT must be a number of seconds") from None
+
+
+def offline() -> bool:
+    """True when NNMNIST_OFFLINE is set (the CLI's --offline sets it): never open a socket."""
+    return os.environ.get("NNMNIST_OFFLINE", "") not in ("", "0")
+
+
+def load_openml(
+    *, timeout: float | None = None, no_network: bool = False
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """All 70,000 rows of OpenML's mnist_784, as uint8, from the cache or the network."""
     cached = _openml_cache_file()
     if cached.is_file():
@@ -100,7 +115,12 @@ def load_openml(*, timeout: float = OPENML_TIMEOUT) -> tuple[NDArray[np.uint8], 
                 return images.astype(np.uint8, copy=False), labels.astype(np.uint8, copy=False)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache entry: fetch again and replace it
-    images, labels = _fetch_openml(timeout)
+    if no_network or offline():
+        raise SourceUnavailableError(
+            f"offline, and no OpenML copy of MNIST is cached in {cached.parent}; use --data "
+            "bundled for the test split, or --data DIR with the MNIST IDX files"
+        )
+    images, labels = _fetch_openml(openml_timeout() if timeout is None else timeout)
     cached.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cached, lambda f: np.savez(f, images=images, labels=labels))
     return images, labels
@@ -144,11 +164,11 @@ def notebook_test_indices(n: int = N_TRAIN + N_TEST) -> NDArray[np.intp]:
     return np.asarray(test)
 
 
-def load(source: str = "auto", split: str = "test") -> Dataset:
+def load(source: str = "auto", split: str = "test", *, no_network: bool = False) -> Dataset:
     """Load a split from a source ("auto", "bundled", "openml" or a folder path).
 
     auto: for the test split the bundled copy; otherwise the OpenML cache if there is one,
-    else OpenML itself.
+    else OpenML itself. no_network: never open a socket (a missing cache is an error).
     """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
@@ -165,7 +185,16 @@ def load(source: str = "auto", split: str = "test") -> Dataset:
         images, labels = load_idx_folder(BUNDLED_DIR, ("test",))
         name = "bundled"
     elif source == "openml":
-        all_images, all_labels = load_openml()
+        try:
+            all_images, all_labels = load_openml(no_network=no_network)
+        except SourceUnavailableError as exc:
+            if split == "test":
+                raise
+            raise SourceUnavailableError(
+                f"{str(exc).split('; use ')[0]}; the {split} split needs the 60,000 MNIST "
+                "training images: put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
+                "(from the MNIST database, or a mirror) in a folder and pass --data FOLDER"
+            ) from None
         rows = {"test": slice(N_TRAIN, None), "train": slice(0, N_TRAIN)}.get(split, slice(None))
         images, labels = all_images[rows], all_labels[rows]
         name = "openml"

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from nnmnist import idx
 from nnmnist.errors import DataError
+from nnmnist.npyfile import check_npy, check_npz
 
 Batch = tuple[list[str], NDArray[Any]]
 STDIN = "-"
@@ -71,6 +72,14 @@ def _iter_array(a: NDArray[Any], name: str, batch_size: int) -> Iterator[Batch]:
 
 
 def _load_npy(source: Path | BinaryIO, name: str) -> NDArray[Any]:
+    if isinstance(source, Path):
+        with open(source, "rb") as f:
+            check_npy(f, source.stat().st_size, name, DataError)
+    else:
+        size = source.seek(0, io.SEEK_END)
+        source.seek(0)
+        check_npy(source, size, name, DataError)
+        source.seek(0)
     try:
         if isinstance(source, Path):
             a = np.load(source, mmap_mode="r", allow_pickle=False)
@@ -84,6 +93,11 @@ def _load_npy(source: Path | BinaryIO, name: str) -> NDArray[Any]:
 
 
 def _load_npz(source: Path | BinaryIO, name: str) -> NDArray[Any]:
+    if isinstance(source, Path):
+        with open(source, "rb") as f:
+            check_npz(f, name, DataError)
+    else:
+        check_npz(source, name, DataError)
     try:
         with np.load(source, allow_pickle=False) as npz:
             files = list(npz.files)

@@ -24,6 +24,7 @@ from nnmnist.atomic import atomic_write
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import UnsafeFileError, WeightsError
+from nnmnist.npyfile import check_npz
 
 _KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
 META_KEY = "meta"
@@ -121,6 +122,7 @@ def _read_pickle(path: Path, data: bytes) -> Any:
 
 
 def _read_npz(path: Path, data: bytes) -> dict[str, Any]:
+    check_npz(data, str(path), WeightsError)  # headers against sizes, before any allocation
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             obj: dict[str, Any] = {k: npz[k] for k in npz.files}
