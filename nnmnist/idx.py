@@ -85,9 +85,31 @@ def _check_end(f: BinaryIO, path: Path) -> None:
         raise DataError(f"{path}: trailing bytes after the records the header announces")
 
 
+def _verify(path: Path, ndim: int) -> None:
+    """Read a whole IDX file once (header, exact length, gzip CRC) without keeping its data."""
+    with _open(path) as f:
+        dims = _read_header(f, path, ndim)
+        remaining = 1
+        for d in dims:
+            remaining *= d
+        try:
+            while remaining > 0:
+                chunk = f.read(min(remaining, 1 << 22))
+                if not chunk:
+                    raise DataError(
+                        f"{path}: truncated: the header announces {dims[0]} records, "
+                        f"{remaining} bytes are missing"
+                    )
+                remaining -= len(chunk)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+        _check_end(f, path)
+
+
 def read_images(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     """All images of an IDX3 file as a (count, 784) uint8 array."""
-    return np.concatenate(list(iter_images(path, batch_size=1 << 30)) or [_empty()])
+    # all or nothing already: no separate verification pass
+    return np.concatenate(list(iter_images(path, batch_size=1 << 30, verify=False)) or [_empty()])
 
 
 def _empty() -> NDArray[np.uint8]:
@@ -95,14 +117,20 @@ def _empty() -> NDArray[np.uint8]:
 
 
 def iter_images(
-    path: str | os.PathLike[str], batch_size: int = 1000, fileobj: BinaryIO | None = None
+    path: str | os.PathLike[str],
+    batch_size: int = 1000,
+    fileobj: BinaryIO | None = None,
+    verify: bool = True,
 ) -> Iterator[NDArray[np.uint8]]:
     """Images of an IDX3 file in (<= batch_size, 784) uint8 batches, read as they are needed.
 
     With fileobj (a binary stream such as stdin, gzipped or not), read from it instead and use
-    path only to name it in errors.
+    path only to name it in errors (a stream cannot be verified before it is used). verify:
+    read a file through once first, so that a broken one fails before any batch is yielded.
     """
     path = Path(path)
+    if fileobj is None and verify:
+        _verify(path, 3)  # a broken file fails before any of its images is used
     with _open(path) if fileobj is None else _wrap(fileobj) as f:
         count, _, _ = _read_header(f, path, 3)
         done = 0

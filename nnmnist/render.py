@@ -41,8 +41,11 @@ def out_console() -> Console:
 
 
 def error(message: str) -> None:
-    """The one line a failure gets: 'error: ...' on stderr."""
-    err_console().print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True, emoji=False)
+    """The one line a failure gets: 'error: ...' on stderr (line breaks in it are folded)."""
+    line = " ".join(message.split())
+    err_console().print(
+        Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True, emoji=False
+    )
 
 
 def message(text: str) -> None:
