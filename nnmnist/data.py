@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,15 +133,17 @@ def _fetch_openml(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)  # fetch_openml has no timeout of its own
     try:
-        bunch = sklearn.datasets.fetch_openml(
-            "mnist_784",
-            version=1,
-            as_frame=False,
-            parser="liac-arff",
-            data_home=str(cache_dir() / "openml"),
-            n_retries=2,
-            delay=1.0,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its "Retrying..." warnings: the outcome is one line
+            bunch = sklearn.datasets.fetch_openml(
+                "mnist_784",
+                version=1,
+                as_frame=False,
+                parser="liac-arff",
+                data_home=str(cache_dir() / "openml"),
+                n_retries=1,  # scikit-learn retries once more itself on a timeout
+                delay=1.0,
+            )
     except Exception as exc:  # URLError, timeouts, HTTP errors, a broken download
         raise SourceUnavailableError(
             f"cannot fetch mnist_784 from OpenML ({type(exc).__name__}: {exc}); "

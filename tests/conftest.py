@@ -34,3 +34,18 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
     ds = data.load("bundled", "test")
     return ds.images[:300], ds.labels[:300]
+
+
+@pytest.fixture
+def bundled_train_folder(tmp_path):
+    """An IDX folder whose 'training set' is 1,500 images of the bundled test split."""
+    from nnmnist import data, idx
+
+    ds = data.load("bundled", "test")
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    idx.write_idx(
+        folder / "train-images-idx3-ubyte.gz", ds.images[:1500].reshape(-1, 28, 28), gzipped=True
+    )
+    idx.write_idx(folder / "train-labels-idx1-ubyte.gz", ds.labels[:1500], gzipped=True)
+    return folder

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from nnmnist import data, idx
+from nnmnist import data
 from nnmnist.cli import app
 from nnmnist.training import TrainConfig, Trainer, shift_images
 from nnmnist.weights import load_weights
@@ -15,17 +15,8 @@ def bundled():
 
 
 @pytest.fixture
-def train_folder(tmp_path, bundled):
-    """An IDX folder whose 'training set' is 1,500 images of the bundled test split."""
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    idx.write_idx(
-        folder / "train-images-idx3-ubyte.gz",
-        bundled.images[:1500].reshape(-1, 28, 28),
-        gzipped=True,
-    )
-    idx.write_idx(folder / "train-labels-idx1-ubyte.gz", bundled.labels[:1500], gzipped=True)
-    return folder
+def train_folder(bundled_train_folder):
+    return bundled_train_folder
 
 
 SMALL = ["--hidden", "32", "--epochs", "3", "--batch-size", "50", "--val-size", "300"]

@@ -1,0 +1,202 @@
+"""Faults: the network failing in each way, interrupts and kills during saves, offline mode."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nnmnist import data
+from nnmnist.atomic import atomic_write, clean_stale
+from nnmnist.cli import app
+from nnmnist.errors import SourceUnavailableError
+from nnmnist.weights import load_weights, save_weights
+
+
+@pytest.fixture
+def openml_at(monkeypatch, tmp_path):
+    """Point scikit-learn's OpenML URLs at a port on 127.0.0.1."""
+    import sklearn.datasets._openml as openml
+
+    monkeypatch.setenv("NNMNIST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NNMNIST_TIMEOUT", "1")
+
+    def point(port: int) -> None:
+        base = f"http://127.0.0.1:{port}"
+        monkeypatch.setattr(
+            openml, "_SEARCH_NAME", base + "/api/v1/json/data/list/data_name/{}/limit/2"
+        )
+        monkeypatch.setattr(openml, "_DATA_INFO", base + "/api/v1/json/data/{}")
+
+    return point
+
+
+@pytest.fixture
+def stalling_server():
+    """Accepts connections on 127.0.0.1 and never answers; stops with the test."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    held, stop = [], threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], held
+    stop.set()
+    thread.join(timeout=5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_server_that_never_answers_gets_a_bounded_wait_and_retries(
+    openml_at, stalling_server, runner
+):
+    port, held = stalling_server
+    openml_at(port)
+    net_file = os.path.join(os.path.dirname(__file__), "corpus", "files", "existing.pkl")
+    start = time.monotonic()
+    result = runner.invoke(app, ["evaluate", "--data", "openml", "-w", net_file])
+    elapsed = time.monotonic() - start
+    assert result.exit_code == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot fetch mnist_784 from OpenML")
+    assert elapsed < 15  # a 1 s timeout per attempt, 1 s between attempts
+    assert 2 <= len(held) <= 4  # a retry or two (scikit-learn adds one of its own on timeouts)
+
+
+def test_a_refused_connection(openml_at):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    openml_at(port)
+    start = time.monotonic()
+    with pytest.raises(SourceUnavailableError, match="cannot fetch mnist_784 from OpenML"):
+        data.load("openml", "test")
+    assert time.monotonic() - start < 10
+
+
+def test_offline_never_opens_a_socket(monkeypatch, tmp_path):
+    monkeypatch.setenv("NNMNIST_CACHE", str(tmp_path))
+
+    def no_sockets(*args, **kwargs):
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "socket", no_sockets)
+    monkeypatch.setattr(socket, "create_connection", no_sockets)
+    with pytest.raises(SourceUnavailableError, match="offline"):
+        data.load("openml", "notebook", no_network=True)
+    monkeypatch.setenv("NNMNIST_OFFLINE", "1")
+    with pytest.raises(SourceUnavailableError, match="offline"):
+        data.load("auto", "train")
+    assert len(data.load("auto", "test")) == 10_000  # the bundled split needs no network
+
+
+def test_ctrl_c_during_a_save_keeps_the_old_file(tmp_path, small_net):
+    path = tmp_path / "w.npz"
+    save_weights(small_net, path)
+    before = path.read_bytes()
+
+    def interrupted(f):
+        f.write(b"half a file")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, interrupted)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+
+
+SLOW_WRITER = """
+import sys, time
+from nnmnist.atomic import atomic_write
+def write(f):
+    f.write(b"new, partly written")
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+atomic_write(sys.argv[1], write)
+"""
+
+
+def test_sigkill_during_a_save(tmp_path, small_net):
+    path = tmp_path / "w.npz"
+    save_weights(small_net, path)
+    before = path.read_bytes()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert path.read_bytes() == before  # the old file is intact and loads
+    load_weights(path)
+    stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1  # what the killed writer left...
+    assert clean_stale(path) == stale  # ...is recognised as stale and removed
+    save_weights(small_net, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
+
+
+def test_a_live_writers_temporary_is_left_alone(tmp_path):
+    path = tmp_path / "w.npz"
+    mine = tmp_path / f".w.npz.{os.getpid()}.abc.tmp"
+    mine.write_bytes(b"in progress")
+    assert clean_stale(path) == []
+    assert mine.exists()
+
+
+def test_sigkill_during_training_then_resume(tmp_path, bundled_train_folder):
+    """Kill `nnmnist train` after its first checkpoint; --resume reaches the uninterrupted weights."""
+    exe = os.path.join(os.path.dirname(sys.executable), "nnmnist")
+    args = [
+        "train",
+        "--hidden",
+        "256",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "50",
+        "--val-size",
+        "300",
+        "--data",
+        str(bundled_train_folder),
+    ]
+    whole, part = tmp_path / "whole.npz", tmp_path / "part.npz"
+    subprocess.run([exe, *args, "-w", str(whole)], check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [exe, *args, "-w", str(part)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ckpt = tmp_path / "part.npz.ckpt.npz"
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert ckpt.exists()
+    resumed = subprocess.run(
+        [exe, "train", "--resume", "--data", str(bundled_train_folder), "-w", str(part)],
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_weights(whole), load_weights(part)
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
