@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +23,8 @@ from nnmnist.errors import DataError
 
 UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"
+# what a damaged gzip stream raises, depending on where the damage is
+GZIP_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
 def is_idx_header(head: bytes) -> bool:
@@ -54,7 +57,7 @@ def _read_exact(f: BinaryIO, n: int, path: Path, what: str) -> bytes:
                 break
             parts.append(chunk)
             got += len(chunk)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except GZIP_ERRORS as exc:
         raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
     data = b"".join(parts)
     if len(data) != n:
@@ -79,7 +82,7 @@ def _read_header(f: BinaryIO, path: Path, ndim: int) -> tuple[int, ...]:
 def _check_end(f: BinaryIO, path: Path) -> None:
     try:
         extra = f.read(1)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except GZIP_ERRORS as exc:
         raise DataError(f"{path}: corrupt gzip data after the last record ({exc})") from None
     if extra:
         raise DataError(f"{path}: trailing bytes after the records the header announces")
@@ -101,7 +104,7 @@ def _verify(path: Path, ndim: int) -> None:
                         f"{remaining} bytes are missing"
                     )
                 remaining -= len(chunk)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except GZIP_ERRORS as exc:
             raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
         _check_end(f, path)
 

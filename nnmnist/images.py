@@ -73,6 +73,8 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageError(f"{path}: refused: {exc}") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc})") from None
+    except Exception as exc:  # Pillow's parsers raise ValueError, SyntaxError, struct.error...
+        raise ImageError(f"{path}: not an image Pillow can read ({exc})") from None
     width, height = im.size
     if width * height > MAX_PIXELS:
         im.close()
@@ -84,7 +86,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         im.seek(0)  # the first frame of an animation
         im.load()
         transposed = ImageOps.exif_transpose(im)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # OSError for truncation, and whatever a damaged chunk raises
         raise ImageError(f"{path}: truncated or corrupt image ({exc})") from None
     return transposed if transposed is not None else im
 

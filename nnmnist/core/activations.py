@@ -53,7 +53,8 @@ def softmax(x: Array) -> Array:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    shifted = x - x.max(axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):  # max - min beyond float range: -inf, whose exp is 0
+        shifted = x - x.max(axis=-1, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=-1, keepdims=True)
     result: Array = shifted
