@@ -258,7 +258,6 @@ def init(
     net = init_network(
         sizes, scheme=scheme.value, rng=np.random.RandomState(seed), hidden=activation
     )
-    weights.parent.mkdir(parents=True, exist_ok=True)
     meta = {"seed": seed, "init": scheme.value, "creator": "nnmnist init", "version": __version__}
     save_weights(net, weights, meta)
     render.message(f"wrote {weights}: {net.describe()}, {scheme.value} init, seed {seed}")
@@ -417,6 +416,13 @@ def predict(
         )
     if inputs.count(STDIN) > 1:
         raise typer.BadParameter("standard input (-) can be read only once")
+    if save_preprocessed is not None and any(
+        _is_same_dir(save_preprocessed, spec) for spec in inputs if spec != STDIN
+    ):
+        raise typer.BadParameter(
+            f"{save_preprocessed}: is an input folder; write the preprocessed images elsewhere",
+            param_hint="--save-preprocessed",
+        )
     if (
         save_preprocessed is not None
         and save_preprocessed.exists()
@@ -436,7 +442,12 @@ def predict(
     if not specs:
         raise DataError(f"{' '.join(inputs)}: no image or array files found")
     if save_preprocessed is not None:
-        save_preprocessed.mkdir(parents=True, exist_ok=True)
+        try:
+            save_preprocessed.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"{save_preprocessed}: cannot create the folder ({exc.strerror or exc})"
+            ) from None
 
     failures: list[str] = []
 
@@ -477,6 +488,13 @@ def predict(
                 f"{len(failures)} of {len(specs)} {plural} failed; the others were predicted"
             )
         raise typer.Exit(1)
+
+
+def _is_same_dir(a: Path, b: str) -> bool:
+    try:
+        return a.is_dir() and Path(b).is_dir() and a.resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _file_name(name: str) -> str:
@@ -618,7 +636,6 @@ def train(
     trainer = Trainer(config, ds.images, ds.labels)
     if resume:
         trainer.restore(saved)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "creator": "nnmnist train",
         "version": __version__,
@@ -658,7 +675,12 @@ def train(
         progress.on_epoch(report)
         if report.improved:
             save_best()
-        atomic_write(ckpt, lambda f: np.savez(f, **trainer.checkpoint()))  # type: ignore[arg-type]
+        try:
+            atomic_write(ckpt, lambda f: np.savez(f, **trainer.checkpoint()))  # type: ignore[arg-type]
+        except OSError as exc:
+            raise NnmnistError(
+                f"{ckpt}: cannot write the checkpoint ({exc.strerror or exc})"
+            ) from None
 
     try:
         with render.TrainProgress() as progress:

@@ -249,4 +249,10 @@ def save_weights(
         else:
             pickle.dump(obj, f, protocol=4)
 
-    atomic_write(path, write)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, write)
+    except OSError as exc:  # a read-only folder, a full disk: the old file, if any, is intact
+        raise WeightsError(
+            f"{path}: cannot write ({exc.strerror or exc}); nothing was changed"
+        ) from None

@@ -200,3 +200,22 @@ def test_sigkill_during_training_then_resume(tmp_path, bundled_train_folder):
     for x, y in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
         np.testing.assert_array_equal(x, y)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_during_a_save_through_the_cli(runner, tmp_path, monkeypatch):
+    path = tmp_path / "w.pkl"
+    assert runner.invoke(app, ["init", "--weights", str(path)]).exit_code == 0
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = runner.invoke(app, ["init", "--weights", str(path), "--seed", "7", "--force"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == f"error: {path}: cannot write (No space left on device); nothing was changed"
+    )
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["w.pkl"]
