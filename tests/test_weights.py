@@ -203,7 +203,9 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, small_net, m
 
     monkeypatch.setattr(pickle, "dump", full_disk)
     other = init_network((784, 8, 10), scheme="he", rng=np.random.RandomState(5))
-    with pytest.raises(WeightsError, match="cannot write \\(No space left on device\\); nothing was changed"):
+    with pytest.raises(
+        WeightsError, match="cannot write \\(No space left on device\\); nothing was changed"
+    ):
         save_weights(other, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pkl"]

@@ -61,10 +61,20 @@ def forward(net: Network, x: NDArray[Any]) -> NDArray[np.floating]:
     layer net.output (softmax: each row is a probability distribution).
     """
     hidden_fn = HIDDEN_ACTIVATIONS[net.hidden][0]
-    a = as_input(np.atleast_2d(x), net.dtype)  # (batch, 784)
+    x = np.atleast_2d(x)
+    scale = None
+    if np.issubdtype(x.dtype, np.floating):
+        a = x.astype(net.dtype, copy=False)  # (batch, 784), already in [0, 1]
+    else:
+        # Pixels 0-255: divide the first layer's (batch, n1) products by 255 rather than the
+        # (batch, 784) input, a pass over n1 columns instead of 784.
+        a = x.astype(net.dtype)
+        scale = 255
     last = len(net.weights) - 1
     for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
         z = a @ w  # (batch, n_{i-1}) @ (n_{i-1}, n_i) -> (batch, n_i)
+        if i == 0 and scale is not None:
+            z /= scale
         z += b
         a = hidden_fn(z) if i < last else z
     return OUTPUT_ACTIVATIONS[net.output](a)  # (batch, 10)
