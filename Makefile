@@ -19,9 +19,11 @@ install: $(STAMP)
 evaluate: $(STAMP)
 	$(BIN)/nnmnist evaluate --batch-size 100
 
-## Training benchmark: nnmnist vs scikit-learn (and PyTorch if installed). Needs the MNIST
-## training files: ../shared/data/mnist, or NNMNIST_DATA=DIR.
+## Benchmarks: inference, whole processes, predict and scaling (bench/bench.py), then training
+## vs scikit-learn (bench/bench_train.py; needs the MNIST training files in ../shared/data/mnist
+## or NNMNIST_DATA=DIR). PyTorch is compared too when it is installed.
 bench: $(STAMP)
+	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_train.py
 
 lint: $(STAMP)

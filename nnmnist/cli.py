@@ -395,7 +395,7 @@ def predict(
     import numpy as np
 
     from nnmnist import render
-    from nnmnist.core.network import predict as run_predict
+    from nnmnist.core.network import forward as run_forward
     from nnmnist.errors import DataError
     from nnmnist.inputs import (
         STDIN,
@@ -462,14 +462,13 @@ def predict(
     with render.InputProgress(len(specs)) as progress:
         batches = iter_batches(specs, batch_size, stdin, images=options, on_error=on_error)
         for names, pixels in batches:
-            _, probs = run_predict(net, pixels)  # (b, 10)
-            order = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
-            best = np.take_along_axis(probs, order, axis=1)
-            top = [
-                list(zip(o.tolist(), p.tolist(), strict=True))
-                for o, p in zip(order, best, strict=True)
-            ]
-            lines = render.prediction_lines(names, top, fmt.value, top_k)
+            probs = run_forward(net, pixels)  # (b, 10)
+            if top_k == 1:
+                labels = probs.argmax(axis=1)[:, None]  # (b, 1)
+            else:
+                labels = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
+            best = np.take_along_axis(probs, labels, axis=1)
+            lines = render.prediction_lines(names, labels, best, fmt.value)
             if save_preprocessed is not None:
                 for name, digit in zip(names, pixels, strict=True):
                     render.save_digit(digit, save_preprocessed / _file_name(name))

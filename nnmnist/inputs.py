@@ -51,15 +51,25 @@ def to_pixels(a: NDArray[Any], name: str) -> NDArray[Any]:
     return out
 
 
+def _check_shape(shape: tuple[int, ...], name: str) -> None:
+    """Accept (N, 784), (N, 28, 28) or a single (28, 28) / (784,) image."""
+    ok = (
+        shape in ((28, 28), (784,))
+        or (len(shape) == 2 and shape[1] == 784)
+        or (len(shape) == 3 and shape[1:] == (28, 28))
+    )
+    if not ok:
+        raise DataError(
+            f"{name}: array of shape {shape}; expected (N, 784), (N, 28, 28) or (28, 28)"
+        )
+
+
 def _as_rows(a: NDArray[Any], name: str) -> NDArray[Any]:
     """(N, 784), (N, 28, 28) or a single (28, 28) / (784,) image -> (N, 784), without copying."""
+    _check_shape(a.shape, name)
     if a.shape in ((28, 28), (784,)):
         return a.reshape(1, 784)
-    if a.ndim == 2 and a.shape[1] == 784:
-        return a
-    if a.ndim == 3 and a.shape[1:] == (28, 28):
-        return a.reshape(a.shape[0], 784)
-    raise DataError(f"{name}: array of shape {a.shape}; expected (N, 784), (N, 28, 28) or (28, 28)")
+    return a.reshape(a.shape[0], 784)
 
 
 def _iter_array(a: NDArray[Any], name: str, batch_size: int) -> Iterator[Batch]:
@@ -69,6 +79,30 @@ def _iter_array(a: NDArray[Any], name: str, batch_size: int) -> Iterator[Batch]:
         block = np.asarray(rows[start : start + batch_size])
         names = [name] if single else [f"{name}:{start + i}" for i in range(block.shape[0])]
         yield names, to_pixels(block, name)
+
+
+def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
+    """A .npy file read batch by batch with plain reads: memory stays at one batch.
+
+    (A memory map would do too, but every page it touched would count in the process's
+    resident memory until the end.) Fortran-ordered arrays are memory-mapped instead.
+    """
+    with open(path, "rb") as f:
+        header = check_npy(f, path.stat().st_size, name, DataError)
+        if header.fortran_order or header.dtype.kind not in "biuf":
+            yield from _iter_array(_load_npy(path, name), name, batch_size)
+            return
+        shape = header.shape
+        if shape in ((28, 28), (784,)):
+            single = np.fromfile(f, dtype=header.dtype, count=784)
+            yield [name], to_pixels(single.reshape(1, 784), name)
+            return
+        _check_shape(shape, name)
+        count = shape[0]
+        for start in range(0, count, batch_size):
+            n = min(batch_size, count - start)
+            block = np.fromfile(f, dtype=header.dtype, count=n * 784).reshape(n, 784)
+            yield [f"{name}:{start + i}" for i in range(n)], to_pixels(block, name)
 
 
 def _load_npy(source: Path | BinaryIO, name: str) -> NDArray[Any]:
@@ -299,7 +333,7 @@ def iter_source(
         return
     kind = _sniff(head)
     if kind == "npy":
-        yield from _iter_array(_load_npy(path, spec), spec, batch_size)
+        yield from _iter_npy_file(path, spec, batch_size)
     elif kind == "npz":
         yield from _iter_array(_load_npz(path, spec), spec, batch_size)
     elif kind == "idx":

@@ -10,22 +10,31 @@ from __future__ import annotations
 import io
 import math
 import zipfile
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from nnmnist.errors import NnmnistError
 
 
-def check_npy(f: BinaryIO, available: int, name: str, error: type[NnmnistError]) -> None:
+@dataclass(frozen=True)
+class NpyHeader:
+    shape: tuple[int, ...]
+    fortran_order: bool
+    dtype: np.dtype[Any]
+    data_offset: int  # bytes from the start of the header to the data
+
+
+def check_npy(f: BinaryIO, available: int, name: str, error: type[NnmnistError]) -> NpyHeader:
     """Read the header at f's position; raise error if the data cannot be what it claims."""
     start = f.tell()
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=10_000)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=10_000)
         else:
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=10_000)
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=10_000)
     except Exception as exc:  # numpy parses the header dict with ast: anything can go wrong
         raise error(f"{name}: not a valid .npy header ({exc})") from None
     if dtype.hasobject:
@@ -37,6 +46,7 @@ def check_npy(f: BinaryIO, available: int, name: str, error: type[NnmnistError])
             f"{name}: refused: the header claims shape {tuple(shape)} of {dtype} "
             f"({claimed:,} bytes) but the file holds {data:,} bytes of data"
         )
+    return NpyHeader(tuple(shape), bool(fortran), dtype, f.tell() - start)
 
 
 def check_npz(data: bytes | BinaryIO, name: str, error: type[NnmnistError]) -> None:

@@ -7,6 +7,7 @@ so NO_COLOR and pipes are honoured.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections import deque
@@ -190,36 +191,55 @@ def csv_header(top_k: int) -> str:
     return ",".join(cols)
 
 
+_CSV_SPECIAL = re.compile(r'[,"\n\r]')
+
+
 def _csv_field(text: str) -> str:
-    if any(c in text for c in ',"\n\r'):
+    if _CSV_SPECIAL.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
 
-def prediction_lines(
-    names: list[str], top: list[list[tuple[int, float]]], fmt: str, top_k: int
-) -> list[str]:
+def prediction_lines(names: list[str], labels: Any, probs: Any, fmt: str) -> list[str]:
     """One line per image: text (name, label, probability), csv, or jsonl.
 
-    top[i] holds the best top_k (label, probability) pairs of image i, best first.
+    labels and probs have shape (batch, k): the k best labels of each image, best first. This
+    runs once per image of every batch, so it is kept to plain loops over Python lists.
     """
-    lines = []
-    for name, best in zip(names, top, strict=True):
-        label, prob = best[0]
-        if fmt == "csv":
-            fields = [_csv_field(name)] + [f"{v}" for lp in best for v in (lp[0], f"{lp[1]:.6f}")]
-            lines.append(",".join(fields))
-        elif fmt == "jsonl":
-            obj: dict[str, Any] = {"input": name, "label": label, "probability": round(prob, 6)}
-            if top_k > 1:
-                obj["top_k"] = [{"label": lb, "probability": round(p, 6)} for lb, p in best]
+    k = labels.shape[1]
+    label_rows, prob_rows = labels.tolist(), probs.tolist()
+    if fmt == "csv":
+        if _CSV_SPECIAL.search("".join(names)):  # one check per batch, not one per name
+            names = [_csv_field(n) for n in names]
+        if k == 1:
+            return [
+                f"{n},{lb[0]},{p[0]:.6f}"
+                for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+            ]
+        return [
+            n + "," + ",".join(f"{a},{b:.6f}" for a, b in zip(lb, p, strict=True))
+            for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+        ]
+    if fmt == "jsonl":
+        lines = []
+        for n, lb, p in zip(names, label_rows, prob_rows, strict=True):
+            obj: dict[str, Any] = {"input": n, "label": lb[0], "probability": round(p[0], 6)}
+            if k > 1:
+                obj["top_k"] = [
+                    {"label": a, "probability": round(b, 6)} for a, b in zip(lb, p, strict=True)
+                ]
             lines.append(json.dumps(obj))
-        else:
-            line = f"{name}\t{label}\t{prob:.4f}"
-            if top_k > 1:
-                line += "\t" + " ".join(f"{lb}:{p:.4f}" for lb, p in best[1:])
-            lines.append(line)
-    return lines
+        return lines
+    if k == 1:
+        return [
+            f"{n}\t{lb[0]}\t{p[0]:.4f}"
+            for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+        ]
+    return [
+        f"{n}\t{lb[0]}\t{p[0]:.4f}\t"
+        + " ".join(f"{a}:{b:.4f}" for a, b in zip(lb[1:], p[1:], strict=True))
+        for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+    ]
 
 
 def maybe(value: float | None) -> str:

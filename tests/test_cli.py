@@ -288,3 +288,19 @@ def test_the_shipped_model_is_used_when_nothing_else_is_found(runner):
         refused = runner.invoke(app, [*command, "--weights", str(shipped)])
         assert refused.exit_code == 1 and "is the shipped model" in refused.stderr
     assert shipped.read_bytes() == before
+
+
+def test_csv_quotes_names_that_need_it(runner, trained_like, digits, in_tmp):
+    np.save(in_tmp / "a,b.npy", digits[0][:2])
+    result = runner.invoke(app, ["predict", "a,b.npy", "-w", str(trained_like), "-f", "csv"])
+    assert result.stdout.splitlines()[1].startswith('"a,b.npy:0",')
+
+
+def test_predict_npy_reads_in_batches_without_a_memory_map(runner, trained_like, digits, in_tmp):
+    big = np.resize(digits[0], (2500, 784))
+    np.save(in_tmp / "big.npy", big)
+    result = runner.invoke(
+        app, ["predict", "big.npy", "-w", str(trained_like), "-b", "1000", "-f", "csv"]
+    )
+    labels = [int(line.split(",")[1]) for line in result.stdout.splitlines()[1:]]
+    assert labels == predict(load_weights(trained_like), big)[0].tolist()

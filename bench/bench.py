@@ -1,0 +1,306 @@
+"""nnmnist's benchmark suite: inference, whole processes, predict and scaling.
+
+Training is benchmarked by bench_train.py; `make bench` runs both.
+
+    python bench/bench.py [--repeats 5] [--json bench-results/bench.json]
+
+Every figure is the median of several repeats, and every ratio is against a baseline measured
+in the same run (timings on a shared 2-core machine are noisy: compare ratios, not seconds).
+PyTorch is used when installed (pip install torch) and skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnmnist import data
+from nnmnist.core.network import Network, forward, init_network
+from nnmnist.weights import load_weights, save_weights, shipped_model_path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+NNMNIST = str(BIN / "nnmnist")
+TIME = shutil.which("time") or "/usr/bin/time"
+ROWS: list[dict[str, Any]] = []
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def row(
+    case: str,
+    contender: str,
+    value: float,
+    unit: str,
+    baseline: float | None,
+    higher_is_better: bool,
+    **extra: Any,
+) -> None:
+    ratio = None
+    if baseline:
+        ratio = value / baseline if higher_is_better else value / baseline
+    ROWS.append(
+        {
+            "case": case,
+            "contender": contender,
+            "value": value,
+            "unit": unit,
+            "ratio": ratio,
+            **extra,
+        }
+    )
+    shown = f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
+    extra_text = "  ".join(
+        f"{k} {v:,.0f}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in extra.items()
+    )
+    print(
+        f"  {case:<34} {contender:<22} {shown:>12} {unit:<8} {'' if ratio is None else f'x{ratio:.2f}':>7}  {extra_text}",
+        flush=True,
+    )
+
+
+def textbook_loop(net: Network, x64: np.ndarray, batch: int) -> Callable[[], Any]:
+    w, b = (
+        [np.asarray(a, np.float64) for a in net.weights],
+        [np.asarray(a, np.float64) for a in net.biases],
+    )
+
+    def run() -> None:
+        for i in range(0, len(x64), batch):
+            a = x64[i : i + batch]
+            for k in range(len(w) - 1):
+                a = 1 / (1 + np.exp(-(a @ w[k] + b[k])))
+            y = a @ w[-1] + b[-1]
+            e = np.exp(y - y.max(axis=1, keepdims=True))
+            (e / e.sum(axis=1, keepdims=True)).argmax(axis=1)
+
+    return run
+
+
+def torch_loop(net: Network, x: np.ndarray, batch: int) -> Callable[[], Any] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    layers: list[Any] = []
+    act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[net.hidden]
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        lin = torch.nn.Linear(*w.shape)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T, np.float32)))
+            lin.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+        layers.append(lin)
+        if i < len(net.weights) - 1:
+            layers.append(act())
+    model = torch.nn.Sequential(*layers, torch.nn.Softmax(dim=1)).eval()
+    xt = torch.from_numpy(x.astype(np.float32) / 255)
+
+    def run() -> None:
+        with torch.no_grad():
+            for i in range(0, len(xt), batch):
+                model(xt[i : i + batch]).argmax(dim=1)
+
+    return run
+
+
+def _ours(net: Network, x: np.ndarray, n: int, batch: int) -> Callable[[], Any]:
+    return lambda: [forward(net, x[i : i + batch]) for i in range(0, n, batch)]
+
+
+def inference(repeats: int, book: Network, shipped: Network, x: np.ndarray) -> None:
+    print(
+        "\ncore inference on the 10,000 test images (images/s; ratio against the textbook float64 loop)"
+    )
+    x64 = x / 255.0  # the textbook normalises once, outside its loop
+    for name, net in (
+        ("book 784-50-100-10 sigmoid", book),
+        ("shipped 784-512-256-10 relu", shipped),
+    ):
+        for batch in (1, 100, 1000, len(x)):
+            n = 1000 if batch == 1 else len(x)  # batch 1 on a tenth of the images
+            case = f"{name.split()[0]} {net.dtype}, batch {batch if batch < len(x) else 'all'}"
+            base = n / median_seconds(textbook_loop(net, x64[:n], batch), repeats)
+            row(case, "textbook loop float64", base, "img/s", None, True)
+            ours = n / median_seconds(_ours(net, x, n, batch), repeats)
+            row(case, "nnmnist", ours, "img/s", base, True)
+            if net.dtype == np.float64:
+                net32 = Network(
+                    tuple(w.astype(np.float32) for w in net.weights),
+                    tuple(b.astype(np.float32) for b in net.biases),
+                    hidden=net.hidden,
+                )
+                ours32 = n / median_seconds(_ours(net32, x, n, batch), repeats)
+                row(case, "nnmnist, float32 copy", ours32, "img/s", base, True)
+            torch_run = torch_loop(net, x[:n], batch)
+            if torch_run is not None:
+                row(
+                    case,
+                    "pytorch cpu float32",
+                    n / median_seconds(torch_run, repeats),
+                    "img/s",
+                    base,
+                    True,
+                )
+
+
+def timed_process(
+    cmd: list[str], repeats: int, stdin: Any = None, pty: bool = False
+) -> tuple[float, float]:
+    """Median wall seconds and peak RSS (MB) of a command, via /usr/bin/time."""
+    walls, peaks = [], []
+    for _ in range(repeats + 1):
+        with tempfile.NamedTemporaryFile("r") as report:
+            full = [TIME, "-f", "%e %M", "-o", report.name, *cmd]
+            if pty:  # a terminal for stderr and stdout, so that the live table animates
+                full = ["script", "-qec", " ".join(f"'{c}'" for c in full), "/dev/null"]
+            subprocess.run(
+                full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=stdin, check=True
+            )
+            wall, peak = report.read().split()[-2:]
+        walls.append(float(wall))
+        peaks.append(int(peak) / 1024)
+    return statistics.median(walls[1:]), max(peaks[1:])
+
+
+def processes(repeats: int, book_pkl: Path, mnist_dir: Path | None) -> None:
+    print("\nwhole processes (median wall seconds, peak memory; ratio against the baseline)")
+    env_cmd = [NNMNIST, "evaluate", "--batch-size", "100", "--weights", str(book_pkl)]
+    if mnist_dir is not None:
+        wall, peak = timed_process(
+            [sys.executable, str(HERE / "textbook_evaluate.py"), str(mnist_dir), str(book_pkl)],
+            repeats,
+        )
+        row("evaluate --batch-size 100", "textbook script", wall, "s", None, False, peak_mb=peak)
+        base = wall
+    else:
+        base = None
+    wall, peak = timed_process(env_cmd, repeats)
+    row("evaluate --batch-size 100", "nnmnist, no terminal", wall, "s", base, False, peak_mb=peak)
+    if shutil.which("script"):
+        wall, peak = timed_process(env_cmd, repeats, pty=True)
+        row(
+            "evaluate --batch-size 100", "nnmnist, live table", wall, "s", base, False, peak_mb=peak
+        )
+    wall, peak = timed_process([sys.executable, "-c", "import typer"], repeats)
+    row("start-up", "python -c 'import typer'", wall, "s", None, False, peak_mb=peak)
+    for args in (["--help"], ["--version"]):
+        w, p = timed_process([NNMNIST, *args], repeats)
+        row("start-up", f"nnmnist {args[0]}", w, "s", wall, False, peak_mb=p)
+
+
+def predict_and_scaling(repeats: int, book_pkl: Path, x: np.ndarray, folder: Path) -> None:
+    print("\npredict end to end (images/s; peak memory) and how it scales")
+    for n in (1_000, 10_000, 100_000, 1_000_000):
+        path = folder / f"x{n}.npy"
+        reps = np.resize(x, (n, 784))
+        np.save(path, reps)
+        del reps
+        wall, peak = timed_process(
+            [NNMNIST, "predict", str(path), "--weights", str(book_pkl), "--format", "csv"],
+            repeats if n <= 100_000 else 1,
+        )
+        row(
+            f"predict .npy, {n:,} images",
+            "nnmnist (book weights)",
+            n / wall,
+            "img/s",
+            None,
+            True,
+            peak_mb=peak,
+            seconds=wall,
+        )
+        path.unlink()
+    pngs = folder / "png"
+    pngs.mkdir()
+    from PIL import Image
+
+    for i in range(2000):
+        Image.fromarray(x[i].reshape(28, 28)).save(pngs / f"{i:04d}.png")
+    wall, peak = timed_process(
+        [NNMNIST, "predict", str(pngs), "--format", "csv"], max(1, repeats // 2)
+    )
+    row(
+        "predict 2,000 PNG files",
+        "nnmnist (shipped model)",
+        2000 / wall,
+        "img/s",
+        None,
+        True,
+        peak_mb=peak,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default="bench-results/bench.json")
+    default_data = HERE.parents[1] / "shared" / "data" / "mnist"
+    parser.add_argument("--data", default=os.environ.get("NNMNIST_DATA", str(default_data)))
+    args = parser.parse_args()
+
+    test = data.load("bundled", "test")
+    x = test.images
+    shipped_path = shipped_model_path()
+    if shipped_path is None:
+        raise SystemExit("bench: the shipped model is missing")
+    shipped = load_weights(shipped_path)
+    book = init_network((784, 50, 100, 10), scheme="xavier", rng=np.random.RandomState(0))
+    mnist_dir = (
+        Path(args.data) if (Path(args.data) / "t10k-images-idx3-ubyte.gz").is_file() else None
+    )
+    if mnist_dir is None:
+        mnist_dir = data.BUNDLED_DIR  # the same t10k files
+    print(
+        f"machine: {os.cpu_count()} cpus, Python {platform.python_version()}, NumPy {np.__version__}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        book_pkl = folder / "book.pkl"
+        save_weights(book, book_pkl)
+        inference(args.repeats, book, shipped, x)
+        processes(args.repeats, book_pkl, mnist_dir)
+        predict_and_scaling(args.repeats, book_pkl, x, folder)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "cpus": os.cpu_count(),
+                "rows": ROWS,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwritten to {out}")
+    if args.train:
+        subprocess.run(
+            [sys.executable, str(HERE / "bench_train.py"), "--data", args.data], check=True
+        )
+
+
+if __name__ == "__main__":
+    main()
