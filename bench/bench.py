@@ -296,10 +296,6 @@ def main() -> None:
         )
     )
     print(f"\nwritten to {out}")
-    if args.train:
-        subprocess.run(
-            [sys.executable, str(HERE / "bench_train.py"), "--data", args.data], check=True
-        )
 
 
 if __name__ == "__main__":

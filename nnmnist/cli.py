@@ -397,6 +397,7 @@ def predict(
     from nnmnist import render
     from nnmnist.core.network import forward as run_forward
     from nnmnist.errors import DataError
+    from nnmnist.images import save_digit
     from nnmnist.inputs import (
         STDIN,
         ImageOptions,
@@ -471,7 +472,7 @@ def predict(
             lines = render.prediction_lines(names, labels, best, fmt.value)
             if save_preprocessed is not None:
                 for name, digit in zip(names, pixels, strict=True):
-                    render.save_digit(digit, save_preprocessed / _file_name(name))
+                    save_digit(digit, save_preprocessed / _file_name(name))
             if show:  # each digit, then its result line
                 for i, name in enumerate(names):
                     render.show_digit(show_console, name, pixels[i], probs[i])
@@ -482,9 +483,8 @@ def predict(
     sys.stdout.flush()
     if failures:
         if len(specs) > 1:
-            plural = "input" if len(failures) == 1 else "inputs"
             render.message(
-                f"{len(failures)} of {len(specs)} {plural} failed; the others were predicted"
+                f"{len(failures)} of {len(specs)} inputs failed; the others were predicted"
             )
         raise typer.Exit(1)
 

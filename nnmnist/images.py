@@ -206,5 +206,9 @@ def raw_image(
     return np.round(grey * 255).astype(np.uint8)
 
 
-def save_png(digit: NDArray[np.uint8], path: Path) -> None:
-    Image.fromarray(digit, mode="L").save(path, format="PNG")
+def save_digit(pixels: NDArray[Any], path: Path) -> None:
+    """Write 784 pixels (uint8 0-255, or floats in [0, 1]) as a 28x28 8-bit grey PNG."""
+    img = np.asarray(pixels).reshape(FIELD, FIELD)
+    if img.dtype != np.uint8:
+        img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(img, mode="L").save(path, format="PNG")

@@ -398,15 +398,3 @@ def show_digit(console: Console, name: str, pixels: Any, probs: Any) -> None:
         if 2 <= i < 12:
             row += Text("  ") + bars[i - 2]
         console.print(row, highlight=False, soft_wrap=True)
-
-
-def save_digit(pixels: Any, path: Any) -> None:
-    """Write the 28x28 image the network was fed as an 8-bit grey PNG."""
-    import numpy as np
-
-    from nnmnist.images import save_png
-
-    img = np.asarray(pixels).reshape(28, 28)
-    if img.dtype != np.uint8:
-        img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
-    save_png(img, path)
