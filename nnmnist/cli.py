@@ -392,11 +392,11 @@ def predict(
 
         nnmnist predict digits.npy t10k-images-idx3-ubyte.gz --format jsonl
     """
-    import numpy as np
 
     from nnmnist import render
     from nnmnist.core.network import forward as run_forward
     from nnmnist.errors import DataError
+    from nnmnist.formats import csv_header, predict_lines
     from nnmnist.images import save_digit
     from nnmnist.inputs import (
         STDIN,
@@ -458,22 +458,17 @@ def predict(
 
     show_console = render.out_console() if fmt is Format.text else render.err_console()
     if fmt is Format.csv:
-        render.write_lines([render.csv_header(top_k)])
+        render.write_lines([csv_header(top_k)])
     options = ImageOptions(invert=invert, raw=raw)
     with render.InputProgress(len(specs)) as progress:
         batches = iter_batches(specs, batch_size, stdin, images=options, on_error=on_error)
         for names, pixels in batches:
-            probs = run_forward(net, pixels)  # (b, 10)
-            if top_k == 1:
-                labels = probs.argmax(axis=1)[:, None]  # (b, 1)
-            else:
-                labels = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
-            best = np.take_along_axis(probs, labels, axis=1)
-            lines = render.prediction_lines(names, labels, best, fmt.value)
+            lines = predict_lines(net, names, pixels, fmt.value, top_k)
             if save_preprocessed is not None:
                 for name, digit in zip(names, pixels, strict=True):
                     save_digit(digit, save_preprocessed / _file_name(name))
             if show:  # each digit, then its result line
+                probs = run_forward(net, pixels)  # (b, 10)
                 for i, name in enumerate(names):
                     render.show_digit(show_console, name, pixels[i], probs[i])
                     render.write_lines(lines[i : i + 1])

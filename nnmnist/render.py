@@ -7,7 +7,6 @@ so NO_COLOR and pipes are honoured.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections import deque
@@ -182,64 +181,6 @@ def write_lines(lines: list[str]) -> None:
     """Result lines to stdout, as plain text (no markup, no wrapping)."""
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
-
-
-def csv_header(top_k: int) -> str:
-    cols = ["input", "label", "probability"]
-    for k in range(2, top_k + 1):
-        cols += [f"label_{k}", f"probability_{k}"]
-    return ",".join(cols)
-
-
-_CSV_SPECIAL = re.compile(r'[,"\n\r]')
-
-
-def _csv_field(text: str) -> str:
-    if _CSV_SPECIAL.search(text):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def prediction_lines(names: list[str], labels: Any, probs: Any, fmt: str) -> list[str]:
-    """One line per image: text (name, label, probability), csv, or jsonl.
-
-    labels and probs have shape (batch, k): the k best labels of each image, best first. This
-    runs once per image of every batch, so it is kept to plain loops over Python lists.
-    """
-    k = labels.shape[1]
-    label_rows, prob_rows = labels.tolist(), probs.tolist()
-    if fmt == "csv":
-        if _CSV_SPECIAL.search("".join(names)):  # one check per batch, not one per name
-            names = [_csv_field(n) for n in names]
-        if k == 1:
-            return [
-                f"{n},{lb[0]},{p[0]:.6f}"
-                for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
-            ]
-        return [
-            n + "," + ",".join(f"{a},{b:.6f}" for a, b in zip(lb, p, strict=True))
-            for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
-        ]
-    if fmt == "jsonl":
-        lines = []
-        for n, lb, p in zip(names, label_rows, prob_rows, strict=True):
-            obj: dict[str, Any] = {"input": n, "label": lb[0], "probability": round(p[0], 6)}
-            if k > 1:
-                obj["top_k"] = [
-                    {"label": a, "probability": round(b, 6)} for a, b in zip(lb, p, strict=True)
-                ]
-            lines.append(json.dumps(obj))
-        return lines
-    if k == 1:
-        return [
-            f"{n}\t{lb[0]}\t{p[0]:.4f}"
-            for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
-        ]
-    return [
-        f"{n}\t{lb[0]}\t{p[0]:.4f}\t"
-        + " ".join(f"{a}:{b:.4f}" for a, b in zip(lb[1:], p[1:], strict=True))
-        for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
-    ]
 
 
 def maybe(value: float | None) -> str:
