@@ -55,6 +55,11 @@ class Schedule(str, Enum):
     constant = "constant"
 
 
+class EngineName(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class Format(str, Enum):
     text = "text"
     csv = "csv"
@@ -160,6 +165,24 @@ OfflineOption = Annotated[
         "--offline",
         envvar="NNMNIST_OFFLINE",
         help="Never use the network (OpenML only from the cache).",
+    ),
+]
+EngineOption = Annotated[
+    EngineName,
+    typer.Option(help="local: this process; dask: Dask threads, or a cluster with --scheduler."),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="NNMNIST_SCHEDULER",
+        help="A Dask scheduler, tcp://host:port (implies --engine dask).",
+        show_default=False,
+    ),
+]
+ChunkOption = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size", min=1, max=10_000_000, help="Images per Dask task (whole batches)."
     ),
 ]
 DataOption = Annotated[
@@ -287,6 +310,9 @@ def evaluate(
             min=1, help="Off a terminal, print progress every N batches.", show_default=False
         ),
     ] = None,
+    engine: EngineOption = EngineName.local,
+    scheduler: SchedulerOption = None,
+    chunk_size: ChunkOption = 10_000,
 ) -> None:
     """Measure accuracy on MNIST, batch by batch, with a running accuracy.
 
@@ -315,9 +341,18 @@ def evaluate(
         f"evaluating {name} ({net.describe()}) on {len(labels):,} images, {heading}, "
         f"batches of {batch_size}"
     )
-    batches = -(-len(labels) // batch_size)
-    with render.EvalProgress(batches, every=every) as progress:
-        result = run_evaluation(net, images, labels, batch_size, on_batch=progress.update)
+    if engine is EngineName.dask or scheduler:
+        from nnmnist import distributed
+
+        chunk = _whole_batches(chunk_size, batch_size)
+        with distributed.Engine(scheduler) as runner:
+            result = distributed.evaluate_dataset(
+                runner, net, ds.source, ds.split, len(labels), batch_size, chunk
+            )
+    else:
+        batches = -(-len(labels) // batch_size)
+        with render.EvalProgress(batches, every=every) as progress:
+            result = run_evaluation(net, images, labels, batch_size, on_batch=progress.update)
     if as_json:
         render.emit_json(
             {
@@ -373,6 +408,16 @@ def predict(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=1_000_000)] = 1000,
+    engine: EngineOption = EngineName.local,
+    scheduler: SchedulerOption = None,
+    chunk_size: ChunkOption = 10_000,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="With the dask engine: workers write one file per chunk here, plus manifest.json.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Predict the digit in each image: one line per image on stdout, in input order.
 
@@ -432,6 +477,11 @@ def predict(
         raise typer.BadParameter(
             f"{save_preprocessed}: exists and is not a folder", param_hint="--save-preprocessed"
         )
+    use_dask = engine is EngineName.dask or bool(scheduler)
+    if use_dask and (show or save_preprocessed is not None or STDIN in inputs):
+        raise typer.BadParameter("--show, --save-preprocessed and - (stdin) need --engine local")
+    if output is not None and not use_dask:
+        raise typer.BadParameter("--output needs --engine dask (locally, redirect stdout)")
     net = load_weights(_resolve_weights(weights))
     stdin = peekable(sys.stdin.buffer) if STDIN in inputs else None
     specs: list[str] = []
@@ -455,6 +505,18 @@ def predict(
     def on_error(exc: DataError) -> None:
         failures.append(str(exc))
         render.error(str(exc))
+
+    if use_dask:
+        failures = _predict_on_dask(
+            net, specs, fmt, top_k, invert, raw, batch_size, chunk_size, scheduler, output
+        )
+        if failures and len(specs) > 1:
+            render.message(
+                f"{len(failures)} of {len(specs)} inputs failed; the others were predicted"
+            )
+        if failures:
+            raise typer.Exit(1)
+        return
 
     show_console = render.out_console() if fmt is Format.text else render.err_console()
     if fmt is Format.csv:
@@ -482,6 +544,77 @@ def predict(
                 f"{len(failures)} of {len(specs)} inputs failed; the others were predicted"
             )
         raise typer.Exit(1)
+
+
+def _predict_on_dask(
+    net: Any,
+    specs: list[str],
+    fmt: Format,
+    top_k: int,
+    invert: bool | None,
+    raw: bool,
+    batch_size: int,
+    chunk_size: int,
+    scheduler: str | None,
+    output: Path | None,
+) -> list[str]:
+    """predict's output through the Dask engine: the same lines, chunk by chunk, in order."""
+    import json
+
+    from nnmnist import distributed, render
+    from nnmnist.formats import csv_header
+    from nnmnist.inputs import ImageOptions
+
+    failures: list[str] = []
+    if output is not None:
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NnmnistError(
+                f"{output}: cannot create the folder ({exc.strerror or exc})"
+            ) from None
+    elif fmt is Format.csv:
+        render.write_lines([csv_header(top_k)])
+    parts = []
+    with distributed.Engine(scheduler) as runner:
+        results = distributed.predict(
+            runner,
+            net,
+            specs,
+            batch_size=batch_size,
+            chunk_size=_whole_batches(chunk_size, batch_size),
+            fmt=fmt.value,
+            top_k=top_k,
+            options=ImageOptions(invert=invert, raw=raw),
+            output=None if output is None else output.resolve(),  # as the workers see it
+        )
+        for number, result in results:
+            for message in result.errors:
+                failures.append(message)
+                render.error(message)
+            if output is None:
+                sys.stdout.write(result.text)
+                sys.stdout.flush()
+            else:
+                parts.append({"chunk": number, "images": result.images})
+    if output is not None:
+        ext = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}[fmt.value]
+        manifest = {
+            "format": fmt.value,
+            "top_k": top_k,
+            "header": csv_header(top_k) if fmt is Format.csv else None,
+            "parts": [{**p, "file": f"part-{p['chunk']:05d}.{ext}"} for p in parts],
+            "images": sum(p["images"] for p in parts),
+            "failures": failures,
+        }
+        (output / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        render.message(f"wrote {len(parts)} parts and manifest.json to {output}")
+    return failures
+
+
+def _whole_batches(chunk_size: int, batch_size: int) -> int:
+    """Chunks hold whole batches, so that every engine forms the same batches."""
+    return max(1, -(-chunk_size // batch_size)) * batch_size
 
 
 def _is_same_dir(a: Path, b: str) -> bool:

@@ -44,6 +44,7 @@ class Evaluation:
     total: int = 0
     seconds: float = 0.0
     running_accuracy: list[float] = field(default_factory=list)
+    batch_correct: list[int] = field(default_factory=list)  # correct predictions per batch
     confusion: NDArray[np.int64] = field(
         default_factory=lambda: np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
     )
@@ -51,6 +52,23 @@ class Evaluation:
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
+
+    @classmethod
+    def combine(cls, parts: list[Evaluation], batch_size: int, seconds: float) -> Evaluation:
+        """One evaluation from consecutive parts, each a whole number of batches but the last,
+        with the same running accuracies the parts would have given in one run."""
+        result = cls(batch_size=batch_size, seconds=seconds)
+        for part in parts:
+            sizes = [batch_size] * len(part.batch_correct)
+            if sizes:
+                sizes[-1] = part.total - batch_size * (len(sizes) - 1)
+            for correct, size in zip(part.batch_correct, sizes, strict=True):
+                result.correct += correct
+                result.total += size
+                result.batch_correct.append(correct)
+                result.running_accuracy.append(result.correct / result.total)
+            result.confusion += part.confusion
+        return result
 
     def to_dict(self) -> dict[str, Any]:
         precision, recall = precision_recall(self.confusion)
@@ -92,6 +110,7 @@ def evaluate(
         result.total += len(y_true)
         result.confusion += confusion_matrix(y_true, y_pred)
         result.running_accuracy.append(result.correct / result.total)
+        result.batch_correct.append(correct)
         if on_batch is not None:
             on_batch(
                 BatchReport(

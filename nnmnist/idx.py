@@ -145,6 +145,31 @@ def iter_images(
         _check_end(f, path)
 
 
+def read_image_range(path: str | os.PathLike[str], start: int, stop: int) -> NDArray[np.uint8]:
+    """Images start..stop-1 of an IDX3 file as (stop - start, 784) uint8, reading only those
+    (a gzipped file is decompressed up to stop)."""
+    path = Path(path)
+    with _open(path) as f:
+        count, _, _ = _read_header(f, path, 3)
+        if not 0 <= start <= stop <= count:
+            raise DataError(f"{path}: images {start}..{stop} are outside its {count}")
+        if f.seekable() and not isinstance(f, gzip.GzipFile):
+            f.seek(16 + start * 784)
+        else:
+            skip = start * 784  # through the stream, a slice at a time
+            while skip > 0:
+                skip -= len(_read_exact(f, min(skip, 1 << 22), path, f"{start} images"))
+        data = _read_exact(f, (stop - start) * 784, path, f"images {start}..{stop}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(stop - start, 784)
+
+
+def image_count(path: str | os.PathLike[str]) -> int:
+    """The number of images an IDX3 file's header announces."""
+    path = Path(path)
+    with _open(path) as f:
+        return _read_header(f, path, 3)[0]
+
+
 def read_labels(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     """Labels of an IDX1 file, each checked to be a digit 0-9."""
     path = Path(path)

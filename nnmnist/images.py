@@ -59,27 +59,31 @@ def looks_like_image(path: Path, head: bytes) -> bool:
     return len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456"  # PBM/PGM/PPM
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Open an image, refusing enormous ones from the header, with EXIF orientation applied."""
+def load_image(path: str | os.PathLike[str], name: str | None = None) -> Image.Image:
+    """Open an image, refusing enormous ones from the header, with EXIF orientation applied.
+
+    name: how errors call the file (default: the path).
+    """
+    shown = name or str(path)
     try:
         with warnings.catch_warnings():  # our own limit, below, is stricter than Pillow's warning
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError(f"{shown}: no such file") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image Pillow can read") from None
+        raise ImageError(f"{shown}: not an image Pillow can read") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: refused: {exc}") from None
+        raise ImageError(f"{shown}: refused: {exc}") from None
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc})") from None
+        raise ImageError(f"{shown}: cannot read ({exc})") from None
     except Exception as exc:  # Pillow's parsers raise ValueError, SyntaxError, struct.error...
-        raise ImageError(f"{path}: not an image Pillow can read ({exc})") from None
+        raise ImageError(f"{shown}: not an image Pillow can read ({exc})") from None
     width, height = im.size
     if width * height > MAX_PIXELS:
         im.close()
         raise ImageError(
-            f"{path}: refused: {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed "
+            f"{shown}: refused: {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed "
             "(a decompression bomb, or a photo to scale down first)"
         )
     try:
@@ -87,7 +91,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         im.load()
         transposed = ImageOps.exif_transpose(im)
     except Exception as exc:  # OSError for truncation, and whatever a damaged chunk raises
-        raise ImageError(f"{path}: truncated or corrupt image ({exc})") from None
+        raise ImageError(f"{shown}: truncated or corrupt image ({exc})") from None
     return transposed if transposed is not None else im
 
 

@@ -294,7 +294,7 @@ def stdin_paths(stdin: BinaryIO) -> Iterator[str]:
 def _image_batch(path: Path, spec: str, options: ImageOptions) -> Batch:
     from nnmnist import images as imagefiles
 
-    im = imagefiles.load_image(path)
+    im = imagefiles.load_image(path, spec)
     try:
         if options.raw:
             digit = imagefiles.raw_image(im, options.invert, spec)

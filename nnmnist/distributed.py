@@ -1,0 +1,331 @@
+"""The Dask engine: predict and evaluate chunk by chunk on Dask, in input order.
+
+Nothing here does arithmetic of its own: each chunk goes through the same forward pass and the
+same line formatting as the local engine, and chunks hold a whole number of batches, so the
+same inputs give the same bytes. Without a scheduler address the chunks run on Dask's local
+threaded scheduler; with one (tcp://host:port) on a running `dask scheduler` and its workers,
+which receive the weights once (scattered, broadcast) and read their chunk of the input
+themselves: the input paths must be visible to the workers (a shared file system).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from nnmnist import data as datasets
+from nnmnist import idx
+from nnmnist.atomic import atomic_write
+from nnmnist.core.network import Network
+from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
+from nnmnist.evaluation import Evaluation, evaluate
+from nnmnist.formats import predict_lines
+from nnmnist.inputs import (
+    Batch,
+    ImageOptions,
+    _check_shape,
+    _image_batch,
+    _merge,
+    _sniff,
+    to_pixels,
+)
+from nnmnist.npyfile import check_npy
+
+INSTALL_HINT = "the dask engine needs the optional extra: pip install 'nnmnist[dask]'"
+
+
+def require_dask() -> None:
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise NnmnistError(f"--engine dask: {INSTALL_HINT}") from None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Images start..stop-1 of one input (or, with error set, an input that cannot be read)."""
+
+    spec: str  # as given: names come from it, as in the local engine
+    kind: str  # "npy", "idx", "image" or "error"
+    path: str = ""  # absolute, for workers whose working folder differs
+    start: int = 0
+    stop: int = 0
+    single: bool = False  # one image in the file: named by the path alone
+    error: str = ""
+
+
+def _count(spec: str) -> tuple[str, int, bool]:
+    """(kind, number of images, single image) of an input, from its header alone."""
+    from nnmnist.images import looks_like_image
+
+    path = Path(spec)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if looks_like_image(path, head):
+                return "image", 1, True
+            kind = _sniff(head)
+            if kind == "npy":
+                f.seek(0)
+                header = check_npy(f, path.stat().st_size, spec, DataError)
+                _check_shape(header.shape, spec)
+                if header.shape in ((28, 28), (784,)):
+                    return "npy", 1, True
+                return "npy", header.shape[0], False
+    except FileNotFoundError:
+        raise DataError(f"{spec}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{spec}: is a folder; give the files inside it") from None
+    except OSError as exc:
+        raise DataError(f"{spec}: cannot read ({exc.strerror})") from None
+    if kind == "idx":
+        return "idx", idx.image_count(path), False
+    raise DataError(
+        f"{spec}: the dask engine reads .npy, IDX and image files; use --engine local for "
+        "CSV, .npz and standard input"
+    )
+
+
+def plan(specs: list[str], chunk_size: int) -> list[list[Piece]]:
+    """Cut the stream of all input images into chunks of chunk_size images, in order."""
+    chunks: list[list[Piece]] = []
+    current: list[Piece] = []
+    room = chunk_size
+    for spec in specs:
+        try:
+            kind, n, single = _count(spec)
+        except DataError as exc:
+            current.append(Piece(spec, "error", error=str(exc)))
+            continue
+        pos = 0
+        while pos < n:
+            take = min(room, n - pos)
+            current.append(Piece(spec, kind, str(Path(spec).resolve()), pos, pos + take, single))
+            pos, room = pos + take, room - take
+            if room == 0:
+                chunks.append(current)
+                current, room = [], chunk_size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _read(piece: Piece, options: ImageOptions) -> Batch:
+    if piece.kind == "image":
+        return _image_batch(Path(piece.path), piece.spec, options)
+    try:
+        if piece.kind == "npy":
+            rows = np.load(piece.path, mmap_mode="r", allow_pickle=False)
+            block = np.asarray(rows.reshape(-1, 784)[piece.start : piece.stop])
+        else:
+            block = idx.read_image_range(piece.path, piece.start, piece.stop)
+    except OSError as exc:
+        raise DataError(f"{piece.spec}: cannot read on the worker ({exc})") from None
+    if piece.single:
+        return [piece.spec], to_pixels(block, piece.spec)
+    names = [f"{piece.spec}:{i}" for i in range(piece.start, piece.stop)]
+    return names, to_pixels(block, piece.spec)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    text: str  # the chunk's result lines (empty when they went to a file)
+    images: int
+    errors: list[str]
+
+
+def blas_threads() -> int | None:
+    """The number of threads this process's BLAS uses (None if it cannot be told)."""
+    from threadpoolctl import threadpool_info
+
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            return int(info["num_threads"])
+    return None
+
+
+def _same_blas(threads: int | None) -> contextlib.AbstractContextManager[Any]:
+    """Run BLAS with the client's thread count: float32 products can differ in their last bit
+    between thread counts, and Dask starts its workers with one BLAS thread."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    limits: contextlib.AbstractContextManager[Any] = threadpool_limits(
+        limits=threads, user_api="blas"
+    )
+    return limits
+
+
+def predict_chunk(
+    net: Network,
+    pieces: list[Piece],
+    batch_size: int,
+    fmt: str,
+    top_k: int,
+    options: ImageOptions,
+    out_file: str | None,
+    blas: int | None,
+) -> ChunkResult:
+    """Read a chunk's images, predict them batch by batch, and format the lines (on a worker)."""
+    names: list[str] = []
+    blocks = []
+    errors = []
+    for piece in pieces:
+        if piece.kind == "error":
+            errors.append(piece.error)
+            continue
+        try:
+            piece_names, pixels = _read(piece, options)
+        except DataError as exc:
+            errors.append(str(exc))
+            continue
+        names += piece_names
+        blocks.append(pixels)
+    lines: list[str] = []
+    if blocks:
+        pixels = _merge(blocks)
+        with _same_blas(blas):
+            for lo in range(0, len(names), batch_size):
+                lines += predict_lines(
+                    net, names[lo : lo + batch_size], pixels[lo : lo + batch_size], fmt, top_k
+                )
+    text = "".join(line + "\n" for line in lines)
+    if out_file is not None:
+        data = text.encode()
+
+        def write(f: BinaryIO) -> None:
+            f.write(data)
+
+        try:
+            atomic_write(out_file, write)
+        except OSError as exc:
+            raise NnmnistError(
+                f"{out_file}: the worker cannot write it ({exc.strerror or exc})"
+            ) from None
+        text = ""
+    return ChunkResult(text, len(lines), errors)
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(source: str, split: str) -> datasets.Dataset:
+    return datasets.load(source, split, no_network=True)
+
+
+def evaluate_chunk(
+    net: Network,
+    source: str,
+    split: str,
+    start: int,
+    stop: int,
+    batch_size: int,
+    blas: int | None,
+) -> Evaluation:
+    """Evaluate rows start..stop-1 of a dataset (on a worker, which loads the data itself)."""
+    ds = _dataset(source, split)
+    with _same_blas(blas):
+        return evaluate(net, ds.images[start:stop], ds.labels[start:stop], batch_size)
+
+
+class Engine:
+    """Runs a function over chunks on Dask and yields the results in submission order."""
+
+    def __init__(self, scheduler: str | None, window: int | None = None) -> None:
+        require_dask()
+        self.scheduler = scheduler
+        self.window = window or 2 * (os.cpu_count() or 2)
+        self.client: Any = None
+        if scheduler:
+            from distributed import Client
+
+            try:
+                self.client = Client(scheduler, timeout=10, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise SourceUnavailableError(
+                    f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
+                    "`dask scheduler` and workers with `dask worker ADDRESS`"
+                ) from None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def map(self, fn: Callable[..., Any], net: Network, chunks: list[Any]) -> Iterator[Any]:
+        """fn(net, *chunk) for every chunk, in order, with a bounded number in flight."""
+        if self.client is None:
+            import dask
+
+            for lo in range(0, len(chunks), self.window):
+                tasks = [dask.delayed(fn)(net, *c) for c in chunks[lo : lo + self.window]]
+                yield from dask.compute(*tasks, scheduler="threads")
+            return
+        weights = self.client.scatter(net, broadcast=True)  # sent to each worker once
+        pending: collections.deque[Any] = collections.deque()
+        todo = iter(chunks)
+        for chunk in todo:
+            pending.append(self.client.submit(fn, weights, *chunk, pure=False, retries=2))
+            if len(pending) >= self.window:
+                break
+        while pending:
+            yield pending.popleft().result()
+            for chunk in todo:
+                pending.append(self.client.submit(fn, weights, *chunk, pure=False, retries=2))
+                break
+
+
+def predict(
+    engine: Engine,
+    net: Network,
+    specs: list[str],
+    *,
+    batch_size: int,
+    chunk_size: int,
+    fmt: str,
+    top_k: int,
+    options: ImageOptions,
+    output: Path | None = None,
+) -> Iterator[tuple[int, ChunkResult]]:
+    """(chunk number, result) for every chunk of the inputs, in order."""
+    chunks = plan(specs, chunk_size)
+    blas = blas_threads()
+    ext = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}[fmt]
+    args = [
+        (
+            c,
+            batch_size,
+            fmt,
+            top_k,
+            options,
+            None if output is None else str(output / f"part-{i:05d}.{ext}"),
+            blas,
+        )
+        for i, c in enumerate(chunks)
+    ]
+    yield from enumerate(engine.map(predict_chunk, net, args))
+
+
+def evaluate_dataset(
+    engine: Engine, net: Network, source: str, split: str, n: int, batch_size: int, chunk_size: int
+) -> Evaluation:
+    """The local evaluation's figures, computed chunk by chunk on the engine."""
+    start = time.perf_counter()
+    blas = blas_threads()
+    bounds = [
+        (source, split, lo, min(lo + chunk_size, n), batch_size, blas)
+        for lo in range(0, n, chunk_size)
+    ]
+    parts = list(engine.map(evaluate_chunk, net, bounds))
+    return Evaluation.combine(parts, batch_size, time.perf_counter() - start)

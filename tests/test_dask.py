@@ -1,0 +1,212 @@
+"""The Dask engine: the same bytes as the local engine, on threads and on a two-worker cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nnmnist import data
+from nnmnist.cli import app
+from tests.imagegen import TRANSFORMS
+
+pytest.importorskip(
+    "distributed", reason="the dask extra is not installed: pip install 'nnmnist[dask]'"
+)
+
+EXE = os.path.join(os.path.dirname(sys.executable), "nnmnist")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as local,
+        Client(local) as client,
+    ):
+        yield local.scheduler_address, client
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """.npy shards of uneven sizes, an IDX file, single images and a missing file."""
+    folder = tmp_path_factory.mktemp("inputs")
+    x = data.load("bundled", "test").images
+    np.save(folder / "a.npy", x[:2500])
+    np.save(folder / "b.npy", x[2500:7300].reshape(-1, 28, 28))
+    np.save(folder / "one.npy", x[0].reshape(28, 28))
+    from nnmnist import idx
+
+    idx.write_idx(folder / "c-idx3.gz", x[7300:8000].reshape(-1, 28, 28), gzipped=True)
+    images = folder / "images"
+    images.mkdir()
+    for i, (name, transform) in enumerate(TRANSFORMS.items()):
+        im = transform(x[i])
+        (im.convert("RGB") if name == "jpeg" else im).save(
+            images / f"{i:02d}.{'jpg' if name == 'jpeg' else 'png'}"
+        )
+    return folder
+
+
+ARGS = [
+    "a.npy",
+    "b.npy",
+    "one.npy",
+    "c-idx3.gz",
+    "images",
+    "missing.png",
+    "--batch-size",
+    "300",
+    "--chunk-size",
+    "1000",
+]
+
+
+@pytest.fixture
+def in_inputs(inputs, monkeypatch):
+    monkeypatch.chdir(inputs)
+    monkeypatch.delenv("NNMNIST_WEIGHTS", raising=False)
+    monkeypatch.delenv("NNMNIST_SCHEDULER", raising=False)
+    return inputs
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "text"])
+def test_threads_print_the_same_bytes_as_local(runner, in_inputs, fmt):
+    local = runner.invoke(app, ["predict", *ARGS, "-f", fmt])
+    threads = runner.invoke(app, ["predict", *ARGS, "-f", fmt, "--engine", "dask"])
+    assert local.exit_code == threads.exit_code == 1  # the missing file
+    assert len(local.stdout.splitlines()) >= 8000
+    assert threads.stdout == local.stdout
+    assert threads.stderr == local.stderr
+
+
+def test_a_cluster_prints_the_same_bytes_as_local(runner, in_inputs, cluster):
+    address, _ = cluster
+    local = runner.invoke(app, ["predict", *ARGS, "-f", "csv", "-k", "2"])
+    remote = runner.invoke(app, ["predict", *ARGS, "-f", "csv", "-k", "2", "--scheduler", address])
+    assert remote.stdout == local.stdout
+    assert remote.stderr == local.stderr
+
+
+def test_cluster_output_files_and_manifest(runner, in_inputs, cluster, tmp_path):
+    address, _ = cluster
+    local = runner.invoke(app, ["predict", "a.npy", "b.npy", "-f", "jsonl"])
+    out = tmp_path / "parts"
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "a.npy",
+            "b.npy",
+            "-f",
+            "jsonl",
+            "--chunk-size",
+            "1000",
+            "--scheduler",
+            address,
+            "--output",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["images"] == 7300 and len(manifest["parts"]) == 8
+    joined = "".join((out / p["file"]).read_text() for p in manifest["parts"])
+    assert joined == local.stdout
+
+
+def test_evaluate_figures_are_identical(runner, in_inputs, cluster):
+    address, _ = cluster
+    local = json.loads(runner.invoke(app, ["evaluate", "--json", "-b", "100"]).stdout)
+    for extra in (["--engine", "dask"], ["--scheduler", address]):
+        result = runner.invoke(
+            app, ["evaluate", "--json", "-b", "100", "--chunk-size", "1000", *extra]
+        )
+        assert result.exit_code == 0, result.output
+        remote = json.loads(result.stdout)
+        for key in (
+            "accuracy",
+            "correct",
+            "total",
+            "running_accuracy",
+            "confusion_matrix",
+            "precision",
+            "recall",
+        ):
+            assert remote[key] == local[key], key
+
+
+def test_without_the_extra_one_clear_line(runner, in_inputs, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    result = runner.invoke(app, ["predict", "a.npy", "--engine", "dask"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "error: --engine dask: the dask engine needs the optional extra: pip install 'nnmnist[dask]'"
+    )
+
+
+def test_an_unreachable_scheduler(runner, in_inputs):
+    result = runner.invoke(app, ["predict", "a.npy", "--scheduler", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_engine_only_options_are_usage_errors(runner, in_inputs):
+    assert runner.invoke(app, ["predict", "a.npy", "--output", "x"]).exit_code == 2
+    assert runner.invoke(app, ["predict", "images", "--engine", "dask", "--show"]).exit_code == 2
+    csv = runner.invoke(app, ["predict", "rows.csv", "--engine", "dask"])
+    assert csv.exit_code == 1
+
+
+def test_a_worker_killed_during_a_job(in_inputs, cluster, tmp_path):
+    address, client = cluster
+    x = data.load("bundled", "test").images
+    big = tmp_path / "big.npy"
+    np.save(big, np.resize(x, (120_000, 784)))
+    args = [
+        EXE,
+        "predict",
+        str(big),
+        "-f",
+        "csv",
+        "--chunk-size",
+        "2000",
+        "-w",
+        str(in_inputs / "weights.npz"),
+    ]
+    from nnmnist.core.network import init_network
+    from nnmnist.weights import save_weights
+
+    # a wide float64 network makes the job last long enough to kill a worker in the middle
+    save_weights(
+        init_network((784, 512, 512, 10), scheme="he", rng=np.random.default_rng(0), hidden="relu"),
+        in_inputs / "weights.npz",
+    )
+    local = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    proc = subprocess.Popen(
+        [*args, "--scheduler", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the job is running
+    victim = sorted(client.run(os.getpid).values())[0]
+    os.kill(victim, signal.SIGKILL)
+    rest, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert first + rest == local
+    deadline = time.monotonic() + 30  # the nanny brings the worker back
+    while len(client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
