@@ -166,11 +166,11 @@ def inference(repeats: int, book: Network, shipped: Network, x: np.ndarray) -> N
 
 
 def timed_process(
-    cmd: list[str], repeats: int, stdin: Any = None, pty: bool = False
+    cmd: list[str], repeats: int, stdin: Any = None, pty: bool = False, warmup: bool = True
 ) -> tuple[float, float]:
     """Median wall seconds and peak RSS (MB) of a command, via /usr/bin/time."""
     walls, peaks = [], []
-    for _ in range(repeats + 1):
+    for _ in range(repeats + int(warmup)):
         with tempfile.NamedTemporaryFile("r") as report:
             full = [TIME, "-f", "%e %M", "-o", report.name, *cmd]
             if pty:  # a terminal for stderr and stdout, so that the live table animates
@@ -181,7 +181,8 @@ def timed_process(
             wall, peak = report.read().split()[-2:]
         walls.append(float(wall))
         peaks.append(int(peak) / 1024)
-    return statistics.median(walls[1:]), max(peaks[1:])
+    first = int(warmup)  # the warm-up run fills the page cache and is not counted
+    return statistics.median(walls[first:]), max(peaks[first:])
 
 
 def processes(repeats: int, book_pkl: Path, mnist_dir: Path | None) -> None:
@@ -252,6 +253,74 @@ def predict_and_scaling(repeats: int, book_pkl: Path, x: np.ndarray, folder: Pat
     )
 
 
+def _reset_peak_memory() -> None:
+    """Start a worker's peak-memory count afresh (Linux: VmHWM)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_memory_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def dask_engines(book_pkl: Path, x: np.ndarray, folder: Path, n: int = 2_000_000) -> None:
+    """predict on n synthetic images from a memory-mapped .npy: local, Dask threads, a cluster."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        print("\ndask: not installed, skipped (pip install 'nnmnist[dask]')")
+        return
+    print(f"\nthe Dask engine: predict {n:,} images from one .npy (images/s; peak memory)")
+    path = folder / "big.npy"
+    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, 784))
+    for lo in range(0, n, len(x)):
+        big[lo : lo + len(x)] = x[: n - lo]
+    big.flush()
+    del big
+    cmd = [
+        NNMNIST,
+        "predict",
+        str(path),
+        "--weights",
+        str(book_pkl),
+        "--format",
+        "csv",
+        "--chunk-size",
+        "50000",
+    ]
+    wall, peak = timed_process(cmd, 1, warmup=False)
+    base = n / wall
+    row(f"predict {n:,} .npy", "local engine", base, "img/s", None, True, peak_mb=peak)
+    wall, peak = timed_process([*cmd, "--engine", "dask"], 1, warmup=False)
+    row(f"predict {n:,} .npy", "dask threads", n / wall, "img/s", base, True, peak_mb=peak)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(_reset_peak_memory)
+        wall, peak = timed_process(
+            [*cmd, "--scheduler", cluster.scheduler_address], 1, warmup=False
+        )
+        workers = client.run(_peak_memory_mb)
+        row(
+            f"predict {n:,} .npy",
+            "dask LocalCluster, 2 workers",
+            n / wall,
+            "img/s",
+            base,
+            True,
+            peak_mb=peak,
+            worker_peak_mb=max(workers.values()),
+        )
+    path.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -282,6 +351,7 @@ def main() -> None:
         inference(args.repeats, book, shipped, x)
         processes(args.repeats, book_pkl, mnist_dir)
         predict_and_scaling(args.repeats, book_pkl, x, folder)
+        dask_engines(book_pkl, x, folder)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

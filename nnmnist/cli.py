@@ -576,13 +576,16 @@ def _predict_on_dask(
     elif fmt is Format.csv:
         render.write_lines([csv_header(top_k)])
     parts = []
-    with distributed.Engine(scheduler) as runner:
+    chunks = distributed.plan(specs, _whole_batches(chunk_size, batch_size))
+    with (
+        distributed.Engine(scheduler) as runner,
+        render.InputProgress(len(chunks), "chunks", threshold=2) as progress,
+    ):
         results = distributed.predict(
             runner,
             net,
-            specs,
+            chunks,
             batch_size=batch_size,
-            chunk_size=_whole_batches(chunk_size, batch_size),
             fmt=fmt.value,
             top_k=top_k,
             options=ImageOptions(invert=invert, raw=raw),
@@ -597,6 +600,7 @@ def _predict_on_dask(
                 sys.stdout.flush()
             else:
                 parts.append({"chunk": number, "images": result.images})
+            progress.step()
     if output is not None:
         ext = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}[fmt.value]
         manifest = {

@@ -120,13 +120,25 @@ def plan(specs: list[str], chunk_size: int) -> list[list[Piece]]:
     return chunks
 
 
+def _read_npy_rows(piece: Piece) -> np.ndarray[Any, Any]:
+    """Rows start..stop-1 of a .npy with plain reads (a memory map would keep the pages it
+    touched resident in the worker until the end)."""
+    with open(piece.path, "rb") as f:
+        header = check_npy(f, os.fstat(f.fileno()).st_size, piece.spec, DataError)
+        if header.fortran_order:
+            rows = np.load(piece.path, mmap_mode="r", allow_pickle=False)
+            return np.asarray(rows.reshape(-1, 784)[piece.start : piece.stop])
+        f.seek(header.data_offset + piece.start * 784 * header.dtype.itemsize)
+        n = piece.stop - piece.start
+        return np.fromfile(f, dtype=header.dtype, count=n * 784).reshape(n, 784)
+
+
 def _read(piece: Piece, options: ImageOptions) -> Batch:
     if piece.kind == "image":
         return _image_batch(Path(piece.path), piece.spec, options)
     try:
         if piece.kind == "npy":
-            rows = np.load(piece.path, mmap_mode="r", allow_pickle=False)
-            block = np.asarray(rows.reshape(-1, 784)[piece.start : piece.stop])
+            block = _read_npy_rows(piece)
         else:
             block = idx.read_image_range(piece.path, piece.start, piece.stop)
     except OSError as exc:
@@ -289,17 +301,15 @@ class Engine:
 def predict(
     engine: Engine,
     net: Network,
-    specs: list[str],
+    chunks: list[list[Piece]],
     *,
     batch_size: int,
-    chunk_size: int,
     fmt: str,
     top_k: int,
     options: ImageOptions,
     output: Path | None = None,
 ) -> Iterator[tuple[int, ChunkResult]]:
-    """(chunk number, result) for every chunk of the inputs, in order."""
-    chunks = plan(specs, chunk_size)
+    """(chunk number, result) for every chunk from plan(), in order."""
     blas = blas_threads()
     ext = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}[fmt]
     args = [

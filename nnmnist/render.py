@@ -252,7 +252,7 @@ class InputProgress:
 
     THRESHOLD = 100
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, what: str = "predicting", threshold: int = THRESHOLD) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -262,9 +262,9 @@ class InputProgress:
         )
 
         console = err_console()
-        self.enabled = console.is_terminal and total >= self.THRESHOLD
+        self.enabled = console.is_terminal and total >= threshold
         self.progress = Progress(
-            TextColumn("predicting"),
+            TextColumn(what),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
@@ -281,6 +281,11 @@ class InputProgress:
 
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
+
+    def step(self) -> None:
+        """One more unit done (a chunk, with the Dask engine)."""
+        if self.enabled:
+            self.progress.advance(self.task)
 
     def advance(self, names: list[str]) -> None:
         """Count the inputs whose images all went by (several names may share one input file)."""
