@@ -575,7 +575,7 @@ def _predict_on_dask(
             ) from None
     elif fmt is Format.csv:
         render.write_lines([csv_header(top_k)])
-    parts = []
+    parts: list[dict[str, Any]] = []
     chunks = distributed.plan(specs, _whole_batches(chunk_size, batch_size))
     with (
         distributed.Engine(scheduler) as runner,
@@ -599,15 +599,14 @@ def _predict_on_dask(
                 sys.stdout.write(result.text)
                 sys.stdout.flush()
             else:
-                parts.append({"chunk": number, "images": result.images})
+                parts.append({"chunk": number, "images": result.images, "file": result.file})
             progress.step()
     if output is not None:
-        ext = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}[fmt.value]
         manifest = {
             "format": fmt.value,
             "top_k": top_k,
             "header": csv_header(top_k) if fmt is Format.csv else None,
-            "parts": [{**p, "file": f"part-{p['chunk']:05d}.{ext}"} for p in parts],
+            "parts": parts,
             "images": sum(p["images"] for p in parts),
             "failures": failures,
         }

@@ -28,14 +28,14 @@ from nnmnist.atomic import atomic_write
 from nnmnist.core.network import Network
 from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
 from nnmnist.evaluation import Evaluation, evaluate
-from nnmnist.formats import predict_lines
+from nnmnist.formats import SUFFIXES, predict_lines
 from nnmnist.inputs import (
     Batch,
     ImageOptions,
-    _check_shape,
-    _image_batch,
-    _merge,
-    _sniff,
+    check_shape,
+    image_batch,
+    merge_blocks,
+    sniff,
     to_pixels,
 )
 from nnmnist.npyfile import check_npy
@@ -74,11 +74,11 @@ def _count(spec: str) -> tuple[str, int, bool]:
             head = f.read(8)
             if looks_like_image(path, head):
                 return "image", 1, True
-            kind = _sniff(head)
+            kind = sniff(head)
             if kind == "npy":
                 f.seek(0)
                 header = check_npy(f, path.stat().st_size, spec, DataError)
-                _check_shape(header.shape, spec)
+                check_shape(header.shape, spec)
                 if header.shape in ((28, 28), (784,)):
                     return "npy", 1, True
                 return "npy", header.shape[0], False
@@ -135,7 +135,7 @@ def _read_npy_rows(piece: Piece) -> np.ndarray[Any, Any]:
 
 def _read(piece: Piece, options: ImageOptions) -> Batch:
     if piece.kind == "image":
-        return _image_batch(Path(piece.path), piece.spec, options)
+        return image_batch(Path(piece.path), piece.spec, options)
     try:
         if piece.kind == "npy":
             block = _read_npy_rows(piece)
@@ -154,6 +154,7 @@ class ChunkResult:
     text: str  # the chunk's result lines (empty when they went to a file)
     images: int
     errors: list[str]
+    file: str | None = None  # where the worker wrote the lines, with --output
 
 
 def blas_threads() -> int | None:
@@ -206,7 +207,7 @@ def predict_chunk(
         blocks.append(pixels)
     lines: list[str] = []
     if blocks:
-        pixels = _merge(blocks)
+        pixels = merge_blocks(blocks)
         with _same_blas(blas):
             for lo in range(0, len(names), batch_size):
                 lines += predict_lines(
@@ -226,7 +227,7 @@ def predict_chunk(
                 f"{out_file}: the worker cannot write it ({exc.strerror or exc})"
             ) from None
         text = ""
-    return ChunkResult(text, len(lines), errors)
+    return ChunkResult(text, len(lines), errors, None if out_file is None else Path(out_file).name)
 
 
 @functools.lru_cache(maxsize=2)
@@ -311,7 +312,7 @@ def predict(
 ) -> Iterator[tuple[int, ChunkResult]]:
     """(chunk number, result) for every chunk from plan(), in order."""
     blas = blas_threads()
-    ext = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}[fmt]
+    ext = SUFFIXES[fmt]
     args = [
         (
             c,

@@ -51,7 +51,7 @@ def to_pixels(a: NDArray[Any], name: str) -> NDArray[Any]:
     return out
 
 
-def _check_shape(shape: tuple[int, ...], name: str) -> None:
+def check_shape(shape: tuple[int, ...], name: str) -> None:
     """Accept (N, 784), (N, 28, 28) or a single (28, 28) / (784,) image."""
     ok = (
         shape in ((28, 28), (784,))
@@ -66,7 +66,7 @@ def _check_shape(shape: tuple[int, ...], name: str) -> None:
 
 def _as_rows(a: NDArray[Any], name: str) -> NDArray[Any]:
     """(N, 784), (N, 28, 28) or a single (28, 28) / (784,) image -> (N, 784), without copying."""
-    _check_shape(a.shape, name)
+    check_shape(a.shape, name)
     if a.shape in ((28, 28), (784,)):
         return a.reshape(1, 784)
     return a.reshape(a.shape[0], 784)
@@ -97,7 +97,7 @@ def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
             single = np.fromfile(f, dtype=header.dtype, count=784)
             yield [name], to_pixels(single.reshape(1, 784), name)
             return
-        _check_shape(shape, name)
+        check_shape(shape, name)
         count = shape[0]
         for start in range(0, count, batch_size):
             n = min(batch_size, count - start)
@@ -205,7 +205,7 @@ def _iter_csv(stream: Iterable[str], name: str, batch_size: int) -> Iterator[Bat
         raise DataError(f"{name}: no rows of pixel values")
 
 
-def _sniff(head: bytes) -> str:
+def sniff(head: bytes) -> str:
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK\x03\x04"):
@@ -275,7 +275,7 @@ def stdin_holds_paths(stdin: BinaryIO) -> bool:
     """True if standard input is a list of paths, one per line, rather than pixel data."""
     stream = peekable(stdin)
     head = stream.peek(1 << 16)  # type: ignore[attr-defined]
-    if _sniff(head[:8]) != "csv" or not head.strip():
+    if sniff(head[:8]) != "csv" or not head.strip():
         return False
     # A CSV row of 784 values has a comma every few bytes; a path hardly ever has one. (The peek
     # may hold only part of a long first line, so count what is there.)
@@ -291,7 +291,7 @@ def stdin_paths(stdin: BinaryIO) -> Iterator[str]:
             yield from expand([line])
 
 
-def _image_batch(path: Path, spec: str, options: ImageOptions) -> Batch:
+def image_batch(path: Path, spec: str, options: ImageOptions) -> Batch:
     from nnmnist import images as imagefiles
 
     im = imagefiles.load_image(path, spec)
@@ -329,9 +329,9 @@ def iter_source(
     from nnmnist.images import looks_like_image
 
     if looks_like_image(path, head):
-        yield _image_batch(path, spec, images or ImageOptions())
+        yield image_batch(path, spec, images or ImageOptions())
         return
-    kind = _sniff(head)
+    kind = sniff(head)
     if kind == "npy":
         yield from _iter_npy_file(path, spec, batch_size)
     elif kind == "npz":
@@ -356,7 +356,7 @@ def _iter_idx(blocks: Iterator[NDArray[np.uint8]], name: str) -> Iterator[Batch]
 
 
 def _iter_stream(stream: BinaryIO, head: bytes, name: str, batch_size: int) -> Iterator[Batch]:
-    kind = _sniff(head)
+    kind = sniff(head)
     if kind == "idx":
         yield from _iter_idx(idx.iter_images(name, batch_size, fileobj=stream), name)
     elif kind in ("npy", "npz"):
@@ -394,7 +394,7 @@ def iter_batches(
                 blocks.append(pixels)
                 count += len(batch_names)
                 while count >= batch_size:
-                    merged = _merge(blocks)
+                    merged = merge_blocks(blocks)
                     yield names[:batch_size], merged[:batch_size]
                     names, blocks = names[batch_size:], [merged[batch_size:]]
                     count -= batch_size
@@ -403,10 +403,10 @@ def iter_batches(
                 raise
             on_error(exc)
     if count:
-        yield names, _merge(blocks)
+        yield names, merge_blocks(blocks)
 
 
-def _merge(blocks: list[NDArray[Any]]) -> NDArray[Any]:
+def merge_blocks(blocks: list[NDArray[Any]]) -> NDArray[Any]:
     if len(blocks) == 1:
         return blocks[0]
     if any(b.dtype != np.uint8 for b in blocks):
