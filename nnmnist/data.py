@@ -25,7 +25,6 @@ from nnmnist.errors import DataError, SourceUnavailableError
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 N_TRAIN, N_TEST = 60_000, 10_000
 SPLITS = ("test", "notebook", "train")
-SOURCES_HELP = "auto, bundled, openml, or a folder of MNIST IDX files"
 OPENML_TIMEOUT = 30.0
 
 _IDX_NAMES = {

@@ -15,7 +15,6 @@ from numpy.typing import NDArray
 
 from nnmnist.core.network import Network, forward
 
-FORMATS = ("text", "csv", "jsonl")
 SUFFIXES = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}  # for files of results
 _CSV_SPECIAL = re.compile(r'[,"\n\r]')
 

@@ -22,8 +22,6 @@ from nnmnist.core.backprop import loss_and_gradients
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network, init_network, predict
 from nnmnist.core.optim import OPTIMIZERS, Optimizer
 
-SCHEDULES = ("cosine", "constant")
-
 
 @dataclass(frozen=True)
 class TrainConfig:
