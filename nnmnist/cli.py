@@ -155,7 +155,8 @@ WeightsOption = Annotated[
         "--weights",
         "-w",
         envvar="NNMNIST_WEIGHTS",
-        help="Weight file (.pkl or .npz). Default: weights/sample_weight.pkl under the current folder.",
+        help="Weight file (.pkl or .npz). Default: weights/sample_weight.pkl here if it exists, "
+        "else the shipped model.",
         show_default=False,
     ),
 ]
@@ -289,7 +290,9 @@ def init(
 @app.command()
 @reports_errors
 def evaluate(
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=1_000_000)] = 100,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, max=1_000_000, help="Images per batch.")
+    ] = 100,
     weights: WeightsOption = None,
     data: DataOption = "auto",
     split: Annotated[
@@ -407,7 +410,9 @@ def predict(
             help="Write the 28x28 images fed to the network into this folder.", show_default=False
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=1_000_000)] = 1000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, max=1_000_000, help="Images per batch.")
+    ] = 1000,
     engine: EngineOption = EngineName.local,
     scheduler: SchedulerOption = None,
     chunk_size: ChunkOption = 10_000,
