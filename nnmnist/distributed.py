@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import numpy as np
-
 from nnmnist import data as datasets
 from nnmnist import idx
 from nnmnist.atomic import atomic_write
@@ -35,6 +33,7 @@ from nnmnist.inputs import (
     check_shape,
     image_batch,
     merge_blocks,
+    read_npy_rows,
     sniff,
     to_pixels,
 )
@@ -120,25 +119,12 @@ def plan(specs: list[str], chunk_size: int) -> list[list[Piece]]:
     return chunks
 
 
-def _read_npy_rows(piece: Piece) -> np.ndarray[Any, Any]:
-    """Rows start..stop-1 of a .npy with plain reads (a memory map would keep the pages it
-    touched resident in the worker until the end)."""
-    with open(piece.path, "rb") as f:
-        header = check_npy(f, os.fstat(f.fileno()).st_size, piece.spec, DataError)
-        if header.fortran_order:
-            rows = np.load(piece.path, mmap_mode="r", allow_pickle=False)
-            return np.asarray(rows.reshape(-1, 784)[piece.start : piece.stop])
-        f.seek(header.data_offset + piece.start * 784 * header.dtype.itemsize)
-        n = piece.stop - piece.start
-        return np.fromfile(f, dtype=header.dtype, count=n * 784).reshape(n, 784)
-
-
 def _read(piece: Piece, options: ImageOptions) -> Batch:
     if piece.kind == "image":
         return image_batch(Path(piece.path), piece.spec, options)
     try:
         if piece.kind == "npy":
-            block = _read_npy_rows(piece)
+            block = read_npy_rows(Path(piece.path), piece.spec, piece.start, piece.stop)
         else:
             block = idx.read_image_range(piece.path, piece.start, piece.stop)
     except OSError as exc:

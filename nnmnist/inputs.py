@@ -1,8 +1,8 @@
-"""Inputs for predict: IDX, .npy, .npz and CSV files (or stdin), read in batches of pixels.
+"""Inputs for predict: image, IDX, .npy, .npz and CSV files (or stdin), read in batches.
 
 Every reader yields (names, pixels) with pixels of shape (batch, 784): uint8 when the values are
 whole numbers 0-255, float32 in [0, 1] otherwise. Memory stays bounded by the batch size for
-files (a .npy is memory-mapped, IDX and CSV are read as they go); a whole .npz member is loaded.
+files (.npy, IDX and CSV are read as they go); a whole .npz member is loaded.
 """
 
 from __future__ import annotations
@@ -81,28 +81,32 @@ def _iter_array(a: NDArray[Any], name: str, batch_size: int) -> Iterator[Batch]:
         yield names, to_pixels(block, name)
 
 
-def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
-    """A .npy file read batch by batch with plain reads: memory stays at one batch.
-
-    (A memory map would do too, but every page it touched would count in the process's
-    resident memory until the end.) Fortran-ordered arrays are memory-mapped instead.
-    """
+def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
+    """Rows start..stop-1 of a (N, 784) or (N, 28, 28) .npy as (stop - start, 784), read with
+    plain reads: a memory map would keep every page it touched resident until the end.
+    Fortran-ordered arrays are memory-mapped instead."""
     with open(path, "rb") as f:
-        header = check_npy(f, path.stat().st_size, name, DataError)
+        header = check_npy(f, os.fstat(f.fileno()).st_size, name, DataError)
         if header.fortran_order or header.dtype.kind not in "biuf":
-            yield from _iter_array(_load_npy(path, name), name, batch_size)
-            return
-        shape = header.shape
-        if shape in ((28, 28), (784,)):
-            single = np.fromfile(f, dtype=header.dtype, count=784)
-            yield [name], to_pixels(single.reshape(1, 784), name)
-            return
-        check_shape(shape, name)
-        count = shape[0]
-        for start in range(0, count, batch_size):
-            n = min(batch_size, count - start)
-            block = np.fromfile(f, dtype=header.dtype, count=n * 784).reshape(n, 784)
-            yield [f"{name}:{start + i}" for i in range(n)], to_pixels(block, name)
+            return np.asarray(_as_rows(_load_npy(path, name), name)[start:stop])
+        check_shape(header.shape, name)
+        f.seek(header.data_offset + start * 784 * header.dtype.itemsize)
+        n = stop - start
+        return np.fromfile(f, dtype=header.dtype, count=n * 784).reshape(n, 784)
+
+
+def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
+    """A .npy file batch by batch: memory stays at one batch."""
+    with open(path, "rb") as f:
+        shape = check_npy(f, path.stat().st_size, name, DataError).shape
+    check_shape(shape, name)
+    if shape in ((28, 28), (784,)):
+        yield [name], to_pixels(read_npy_rows(path, name, 0, 1), name)
+        return
+    for start in range(0, shape[0], batch_size):
+        stop = min(start + batch_size, shape[0])
+        block = read_npy_rows(path, name, start, stop)
+        yield [f"{name}:{i}" for i in range(start, stop)], to_pixels(block, name)
 
 
 def _load_npy(source: Path | BinaryIO, name: str) -> NDArray[Any]:
