@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from nnmnist.errors import NnmnistError
+from nnmnist.reading import MAX_LOADED_BYTES, size_text
 
 
 @dataclass(frozen=True)
@@ -49,17 +51,43 @@ def check_npy(f: BinaryIO, available: int, name: str, error: type[NnmnistError])
     return NpyHeader(tuple(shape), bool(fortran), dtype, f.tell() - start)
 
 
-def check_npz(data: bytes | BinaryIO, name: str, error: type[NnmnistError]) -> None:
-    """Check every member of an .npz archive (bytes, or a seekable binary file)."""
+MAX_MEMBERS = 1000
+
+
+def check_npz(
+    data: bytes | BinaryIO,
+    name: str,
+    error: type[NnmnistError],
+    expected: Callable[[str], bool] | None = None,
+    max_total: int = MAX_LOADED_BYTES,
+) -> list[str]:
+    """Check an .npz archive (bytes, or a seekable binary file) before anything is inflated.
+
+    Every member must be NAME.npy (and, with expected, a name it allows); the inflated sizes
+    the archive declares must add up to at most max_total (zipfile never inflates a member past
+    its declared size); every member's .npy header must match its size. Returns the array names.
+    """
     source = io.BytesIO(data) if isinstance(data, bytes) else data
+    names = []
     try:
         with zipfile.ZipFile(source) as zf:
-            for info in zf.infolist():
-                if not info.filename.endswith(".npy"):
-                    continue
-                with zf.open(info) as member:
-                    head = io.BytesIO(member.read(min(info.file_size, 20_000)))
-                check_npy(head, info.file_size, f"{name}: {info.filename[:-4]}", error)
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise error(f"{name}: refused: {len(infos):,} members in one .npz")
+            total = sum(info.file_size for info in infos)
+            if total > max_total:
+                raise error(
+                    f"{name}: refused: its members inflate to {size_text(total)}, more than the "
+                    f"{size_text(max_total)} allowed"
+                )
+            for info in infos:
+                member = info.filename[:-4]
+                if not info.filename.endswith(".npy") or (expected and not expected(member)):
+                    raise error(f"{name}: refused: an unexpected member {info.filename[:80]!r}")
+                with zf.open(info) as f:
+                    head = io.BytesIO(f.read(min(info.file_size, 20_000)))
+                check_npy(head, info.file_size, f"{name}: {member}", error)
+                names.append(member)
     except NnmnistError:
         raise
     except Exception as exc:  # zipfile raises many things on damaged archives
@@ -67,3 +95,4 @@ def check_npz(data: bytes | BinaryIO, name: str, error: type[NnmnistError]) -> N
     finally:
         if not isinstance(data, bytes):
             source.seek(0)
+    return names

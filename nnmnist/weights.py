@@ -1,14 +1,13 @@
 """Weight files: the book's pickled dict {W1, b1, ..., Wn, bn}, or the same arrays in an .npz.
 
-Loading is safe: pickles go through an unpickler that allows exactly the few globals NumPy
-arrays need and refuses the rest before anything is called, and .npz files are read with
-allow_pickle=False. Whatever loads is validated (keys, dtypes, finite values, the layer chain)
-before it becomes a Network. Saving is atomic.
+Loading runs nothing: pickles are parsed opcode by opcode (picklefile.py) and their arrays built
+by nnmnist's own code; .npz members are checked against their sizes before one is inflated and
+read with allow_pickle=False. Whatever loads is validated (keys, dtypes, finite values, the
+layer chain) before it becomes a Network. Saving goes through the one atomic writer.
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import json
 import os
@@ -25,54 +24,12 @@ from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import UnsafeFileError, WeightsError
 from nnmnist.npyfile import check_npz
+from nnmnist.picklefile import parse_pickle
+from nnmnist.reading import MAX_WEIGHTS_BYTES, read_file
 
 _KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
 META_KEY = "meta"
 PLAIN = (str, int, float, bool, type(None))
-
-
-def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-    # Protocol 0-2 pickles store array bytes as _codecs.encode(text, "latin1"); nothing else.
-    if encoding not in ("latin1", "latin-1"):
-        raise UnsafeFileError(f"codec {encoding!r}")
-    return codecs.encode(obj, encoding, errors)
-
-
-def _numpy_global(name: str) -> Any:
-    """Look up one of NumPy's pickle helpers in whichever module this NumPy keeps it."""
-    import numpy
-
-    for modname in ("_core", "core"):
-        for sub in ("multiarray", "numeric"):
-            mod = getattr(getattr(numpy, modname, None), sub, None)
-            if mod is not None and hasattr(mod, name):
-                return getattr(mod, name)
-    raise UnsafeFileError(name)  # pragma: no cover - every NumPy we support has them
-
-
-# (module, name) -> resolver. numpy 1.x writes numpy.core.*, numpy 2.x numpy._core.*.
-_ALLOWED: dict[tuple[str, str], Any] = {
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: np.dtype,
-    ("_codecs", "encode"): lambda: _latin1_encode,
-}
-for _mod in ("numpy.core", "numpy._core"):
-    _ALLOWED[(f"{_mod}.multiarray", "_reconstruct")] = lambda: _numpy_global("_reconstruct")
-    _ALLOWED[(f"{_mod}.multiarray", "scalar")] = lambda: _numpy_global("scalar")
-    _ALLOWED[(f"{_mod}.numeric", "_frombuffer")] = lambda: _numpy_global("_frombuffer")
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        resolve = _ALLOWED.get((module, name))
-        if resolve is None:
-            raise UnsafeFileError(f"{module}.{name}")
-        return resolve()
-
-
-def safe_unpickle(data: bytes) -> Any:
-    """Unpickle bytes that may only hold dicts, lists, strings, numbers and NumPy arrays."""
-    return _SafeUnpickler(io.BytesIO(data)).load()
 
 
 SHIPPED_NAME = "mnist-mlp.npz"
@@ -95,34 +52,44 @@ def is_shipped_model(path: Path) -> bool:
 def load_weights(path: str | os.PathLike[str]) -> Network:
     """Read and validate a weight file (.pkl in the book's format, or .npz)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise WeightsError(f"{path}: is a folder, not a weight file") from None
-    except OSError as exc:
-        raise WeightsError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES)
     if not data:
         raise WeightsError(f"{path}: empty file, not a weight file")
     obj = _read_npz(path, data) if data[:4] == b"PK\x03\x04" else _read_pickle(path, data)
     return network_from_dict(obj, str(path))
 
 
+# A pickle starts with PROTO (protocol 2 and later), or, in protocols 0 and 1, with the opening
+# of a dict: MARK, EMPTY_DICT, or a GLOBAL (a pickled array at the top).
+_PICKLE_STARTS = (b"\x80", b"(", b"}", b"c")
+
+
 def _read_pickle(path: Path, data: bytes) -> Any:
+    if not data.startswith(_PICKLE_STARTS):
+        raise WeightsError(
+            f"{path}: not a readable weight file (expected a pickle or .npz; it starts with "
+            f"bytes {data[:4].hex()})"
+        )
     try:
-        return safe_unpickle(data)
+        return parse_pickle(data)
     except UnsafeFileError as exc:
         raise UnsafeFileError(
-            f"{path}: refused: the pickle asks for {exc}, which a weight file never needs "
-            "(only NumPy arrays are allowed; nothing in the file was run)"
+            f"{path}: refused: {exc}; a weight file holds only NumPy arrays of numbers "
+            "(nothing in the file was run)"
         ) from None
-    except Exception as exc:  # any malformed pickle: truncated, not a pickle at all, ...
+    except WeightsError as exc:
         raise WeightsError(
             f"{path}: not a readable weight file (expected a pickle or .npz: {exc})"
         ) from None
 
 
+def _expected_member(name: str) -> bool:
+    return name == META_KEY or _KEY.match(name) is not None
+
+
 def _read_npz(path: Path, data: bytes) -> dict[str, Any]:
-    check_npz(data, str(path), WeightsError)  # headers against sizes, before any allocation
+    # headers against sizes, before any allocation
+    check_npz(data, str(path), WeightsError, expected=_expected_member)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             obj: dict[str, Any] = {k: npz[k] for k in npz.files}
@@ -146,6 +113,10 @@ def _plain(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _plain(v) for k, v in value.items())
     return False
+
+
+def _computable(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return a.astype(np.float32) if a.dtype == np.float16 else a
 
 
 def network_from_dict(obj: Any, name: str = "weights") -> Network:
@@ -179,16 +150,19 @@ def network_from_dict(obj: Any, name: str = "weights") -> Network:
         a = obj[key]
         if not isinstance(a, np.ndarray):
             raise WeightsError(f"{name}: {key} is a {type(a).__name__}, not a NumPy array")
-        if a.dtype not in (np.float32, np.float64):
-            raise WeightsError(f"{name}: {key} has dtype {a.dtype}; weights must be float32/64")
+        if a.dtype not in (np.float16, np.float32, np.float64):
+            raise WeightsError(
+                f"{name}: {key} has dtype {a.dtype}; weights must be float16, float32 or float64"
+            )
         want = 2 if key[0] == "W" else 1
         if a.ndim != want:
             raise WeightsError(f"{name}: {key} has shape {a.shape}, expected {want} dimension(s)")
         if not np.isfinite(a).all():
             raise WeightsError(f"{name}: {key} holds NaN or infinite values")
 
-    weights = tuple(obj[f"W{i}"] for i in range(1, n + 1))
-    biases = tuple(obj[f"b{i}"] for i in range(1, n + 1))
+    # float16 (a storage format) computes as float32
+    weights = tuple(_computable(obj[f"W{i}"]) for i in range(1, n + 1))
+    biases = tuple(_computable(obj[f"b{i}"]) for i in range(1, n + 1))
     if weights[0].shape[0] != N_INPUTS:
         raise WeightsError(
             f"{name}: W1 has {weights[0].shape[0]} rows but the input is {N_INPUTS} pixels"

@@ -1,0 +1,135 @@
+"""One way in for the bytes nnmnist reads: regular files only, sizes capped, lines bounded.
+
+Every reader (weights, checkpoints, arrays, CSV, IDX, images, caches, standard input) opens its
+file here. A FIFO, a device (/dev/zero) or a socket is refused before a byte is read (opened
+without blocking, then checked with fstat, so a FIFO cannot hold the process); what is loaded
+whole must fit its cap; lines of text are read with a bound, so a stream with no newline cannot
+grow without end. Streams that are read batch by batch (.npy, IDX, CSV) may be any size.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import io
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from nnmnist.errors import NnmnistError
+
+MB = 1 << 20
+MAX_WEIGHTS_BYTES = 100 * MB  # a weight file or checkpoint: 25 million float32 parameters
+MAX_LOADED_BYTES = 100 * MB  # an .npz (all members, inflated) or binary data on stdin
+MAX_IMAGE_FILE_BYTES = 64 * MB  # an image file, before decoding
+MAX_LINE = 64 * 1024  # a CSV row of 785 values needs under 4 kB
+MAX_PATH_LINE = 4096  # a path on standard input
+
+
+def size_text(n: int) -> str:
+    return f"{n / MB:,.0f} MB" if n >= MB else f"{n:,} bytes"
+
+
+def open_file(
+    path: str | os.PathLike[str], name: str, error: type[NnmnistError], max_bytes: int | None = None
+) -> BinaryIO:
+    """Open a regular file for reading (the caller closes it); refuse anything else.
+
+    max_bytes: refuse a file larger than this (for inputs that are loaded whole).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{name}: is a folder, not a file") from None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing elsewhere
+            raise error(f"{name}: not a regular file") from None
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{name}: is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            kind = (
+                "a FIFO"
+                if stat.S_ISFIFO(st.st_mode)
+                else "a device"
+                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a socket"
+                if stat.S_ISSOCK(st.st_mode)
+                else "not a regular file"
+            )
+            raise error(f"{name}: refused: {kind}, not a regular file")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise error(
+                f"{name}: refused: {size_text(st.st_size)} is more than the "
+                f"{size_text(max_bytes)} allowed for this kind of file"
+            )
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_file(
+    path: str | os.PathLike[str], name: str, error: type[NnmnistError], max_bytes: int
+) -> bytes:
+    """A whole regular file of at most max_bytes (checked before and while reading)."""
+    with open_file(path, name, error, max_bytes) as f:
+        return read_capped(f, name, error, max_bytes)
+
+
+def read_capped(f: IO[bytes], name: str, error: type[NnmnistError], max_bytes: int) -> bytes:
+    """All of a stream, refused once it passes max_bytes (a file growing under us, or stdin)."""
+    data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise error(
+            f"{name}: refused: more than {size_text(max_bytes)}; "
+            "nnmnist loads this kind of input whole"
+        )
+    return data
+
+
+def file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(device, inode) of an existing path, following links; None if there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def bounded_lines(
+    stream: IO[str], name: str, error: type[NnmnistError], limit: int = MAX_LINE
+) -> Iterator[tuple[int, str]]:
+    """(line number, line) from a text stream, refusing a line longer than limit characters."""
+    lineno = 0
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > limit:
+            raise error(
+                f"{name}: line {lineno} is longer than {limit:,} characters "
+                "(no line of this input should be)"
+            )
+        yield lineno, line
+
+
+def text_stream(binary: BinaryIO) -> io.TextIOWrapper:
+    """UTF-8 text over a binary stream, strict: undecodable bytes raise UnicodeDecodeError."""
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="strict", newline=None)
+
+
+def is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False

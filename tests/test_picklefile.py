@@ -1,0 +1,317 @@
+"""The pickle parser: loads what NumPy 1.x and 2.x write, refuses the rest, calls nothing."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import os
+import pickle
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnmnist.errors import UnsafeFileError, WeightsError
+from nnmnist.picklefile import MAX_DEPTH, MAX_ITEMS, parse_pickle
+from nnmnist.weights import load_weights
+from tests.fixtures.make_pickles import fixture_weights
+from tests.test_properties import mutations
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pickles"
+DLFS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "dlfs"
+
+
+def _same_arrays(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k, v in a.items():
+        if isinstance(v, np.ndarray):
+            assert b[k].dtype == v.dtype.newbyteorder("="), k
+            assert b[k].shape == v.shape, k
+            assert b[k].tobytes() == v.astype(v.dtype.newbyteorder("=")).tobytes(), k
+            assert b[k].flags.owndata and b[k].flags.writeable and b[k].flags.c_contiguous
+        else:
+            assert b[k] == v
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.pkl")))
+def test_pickles_from_both_numpy_majors_and_every_protocol_load_bit_for_bit(name):
+    assert len(list(FIXTURES.glob("*.pkl"))) == 12  # NumPy 1.x and 2.x, protocols 0-5
+    _same_arrays(fixture_weights(), parse_pickle((FIXTURES / name).read_bytes()))
+    net = load_weights(FIXTURES / name)
+    assert net.sizes == (784, 4, 10)
+
+
+@pytest.mark.parametrize("protocol", range(6))
+def test_this_numpy_round_trips_every_kind_of_plain_array(protocol):
+    rng = np.random.default_rng(protocol)
+    obj = {
+        "c": rng.standard_normal((3, 4)).astype("<f4"),
+        "fortran": np.asfortranarray(rng.standard_normal((4, 5))),
+        "big_endian": rng.standard_normal(3).astype(">f8"),
+        "half": rng.standard_normal(3).astype("f2"),
+        "ints": np.arange(5, dtype="i8"),
+        "empty": np.zeros((0, 3), "f4"),
+        "zero_dim": np.ones((), "f4"),
+        "strided": np.arange(20.0).reshape(4, 5)[:, ::2],
+        "meta": {"list": [1, 2.5, "x", None, True], "nested": {"t": (1, 2)}, "b": b"\x00\xff"},
+    }
+    readonly = np.arange(4.0)
+    readonly.flags.writeable = False
+    obj["readonly"] = readonly
+    _same_arrays(obj, parse_pickle(pickle.dumps(obj, protocol=protocol)))
+
+
+def test_the_books_weights_load_exactly():
+    for name in ("ch03-sample_weight.pkl", "ch07-params.pkl", "ch08-deep_convnet_params.pkl"):
+        path = DLFS / name
+        if not path.is_file():
+            pytest.skip(f"the book's weight files are not at {DLFS}")
+        data = path.read_bytes()
+        _same_arrays(pickle.loads(data), parse_pickle(data))  # trusted file: a reference
+
+
+def _refused(data: bytes, fragment: str, error: type = UnsafeFileError) -> str:
+    with pytest.raises(error) as info:
+        parse_pickle(data)
+    assert fragment in str(info.value), str(info.value)
+    return str(info.value)
+
+
+# The attacks of issue 10, rebuilt: each uses only globals the old allow-list accepted.
+def test_a_void_scalar_over_chosen_bytes_is_refused_at_the_global():
+    data = (
+        b"\x80\x04cnumpy.core.multiarray\nscalar\n"
+        + b"(cnumpy\ndtype\n(VV8\nK\x00K\x01tR"
+        + (b"(K\x03V|\nNNNJ\x08\x00\x00\x00K\x01K\x3ftbC\x08AAAAAAAAtR.")
+    )
+    message = _refused(data, "asks for numpy.core.multiarray.scalar")
+    assert "GLOBAL at byte 2" in message
+
+
+def test_a_datetime_dtype_with_a_chosen_build_state_is_refused():
+    data = b"\x80\x04cnumpy\ndtype\n(VM8\nK\x00K\x01tR(K\x04V<\nNNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb."
+    _refused(data, "dtype 'M8', which is not a plain numeric dtype")
+
+
+def test_reduce_on_ndarray_with_chosen_strides_is_refused():
+    # ndarray(shape, dtype, buffer, offset, strides): zero strides made 3.5 GB of "weights"
+    data = (
+        b"\x80\x04cnumpy\nndarray\n(J\x40\x42\x0f\x00K\x0a\x86cnumpy\ndtype\n(Vf4\nK\x00K\x01tR"
+        b"(K\x03V<\nNNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tbC\x04\x00\x00\x00\x00K\x00K\x00K\x00\x86tR."
+    )
+    _refused(data, "REDUCE of numpy.ndarray")
+
+
+def test_a_dtype_build_state_numpy_never_writes_is_refused():
+    d = pickle.dumps({"W1": np.zeros(3, "f4")}, protocol=2)
+    bad = d.replace(
+        b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00", b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x3f"
+    )
+    assert bad != d
+    _refused(bad, "BUILD state NumPy does not write")
+
+
+def test_object_and_structured_arrays_are_refused():
+    _refused(pickle.dumps({"W1": np.array([1, "x"], dtype=object)}), "dtype 'O8'")
+    structured = np.zeros(2, dtype=[("a", "f4"), ("b", "i4")])
+    _refused(pickle.dumps({"W1": structured}), "dtype 'V8'")
+    _refused(pickle.dumps({"W1": np.zeros(2, "c8")}), "dtype 'c8'")
+
+
+def test_a_huge_memo_index_is_a_dict_entry_not_an_allocation():
+    data = b"\x80\x04N\x72\x00\x00\x00\x06."  # LONG_BINPUT 0x06000000 (took 1.6 GB in pickle)
+    assert parse_pickle(data) is None
+    _refused(b"\x80\x04\x6a\x00\x00\x00\x06.", "memo entry 100663296 is used before", WeightsError)
+
+
+def test_many_dict_keys_are_refused_quickly():
+    keys = b"".join(b"\x8c\x06k%05d" % i + b"N" for i in range(MAX_ITEMS + 1))
+    data = b"\x80\x04}(" + keys + b"u."
+    start = time.perf_counter()
+    _refused(data, f"more than {MAX_ITEMS:,} items", WeightsError)
+    assert time.perf_counter() - start < 10
+
+
+def test_integer_dict_keys_are_refused():
+    _refused(pickle.dumps({1: 2}), "a dict key of type int")
+
+
+def test_deep_nesting_is_refused_not_a_crash():
+    data = b"\x80\x04" + b"]" * 5000 + b"a" * 4999 + b"."
+    _refused(data, f"nested more than {MAX_DEPTH} deep", WeightsError)
+
+
+def test_a_self_containing_list_is_refused():
+    a: list = []
+    a.append(a)
+    _refused(pickle.dumps(a), "contains itself", WeightsError)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"\x80\x04cos\nsystem\n.", "asks for os.system"),
+        (b"\x80\x04\x8c\x02os\x8c\x06system\x93.", "asks for os.system"),
+        (b"\x80\x04P1\n.", "persistent id"),
+        (b"\x80\x04\x82\x01.", "extension code"),
+        (b"\x80\x05\x97.", "out-of-band buffer"),
+        (b"\x80\x04\x8f.", "a set"),
+        (b"\x80\x04cnumpy\nndarray\n)\x81.", "an object construction"),
+        (b"\x80\x04cnumpy\ndtype\n.", "a bare reference to numpy.dtype"),
+        (b"\x80\x04N)R.", "REDUCE of a NoneType"),
+        (b"\x80\x04cnumpy\ndtype\n(Vf4\nK\x00K\x01tR.", "a dtype outside an array"),
+    ],
+)
+def test_what_a_weight_file_never_holds_is_refused_with_its_offset(data, fragment):
+    message = _refused(data, fragment)
+    assert " at byte " in message
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"\x80\x04", "at byte"),
+        (b"\x80\x07N.", "pickle protocol 7"),
+        (b"\x80\x04NN.", "not one value"),
+        (b"\x80\x04(N.", "not one value"),
+        (b"\x80\x04\x8a\x10" + b"\xff" * 15 + b"\x7f.", "an integer of"),
+        (b"\x80\x04\xff.", "at byte"),
+    ],
+)
+def test_malformed_streams_are_weights_errors(data, fragment):
+    _refused(data, fragment, WeightsError)
+
+
+def test_array_data_of_the_wrong_length_is_refused():
+    d = pickle.dumps({"W1": np.zeros(4, "f4")}, protocol=4)
+    bad = d.replace(b"(K\x01K\x04\x85", b"(K\x01K\x05\x85")  # shape (5,) over 16 bytes
+    assert bad != d
+    _refused(bad, "needs 20 bytes but holds 16", WeightsError)
+
+
+# --- fuzzing: generated opcode streams and mutations of real NumPy pickles
+
+SEEDS = [p.read_bytes() for p in sorted(FIXTURES.glob("*.pkl"))]
+OPCODES = [
+    b"N",
+    b"\x88",
+    b"\x89",
+    b"K\x05",
+    b"J\x00\x00\x00\x80",
+    b"\x8a\x01\xff",
+    b"G" + struct.pack(">d", 1.5),
+    b"\x8c\x02W1",
+    b"X\x02\x00\x00\x00b1",
+    b"C\x04\x00\x00\x00\x00",
+    b"\x96\x04\x00\x00\x00\x00\x00\x00\x00abcd",
+    b"(",
+    b"t",
+    b")",
+    b"\x85",
+    b"\x86",
+    b"\x87",
+    b"}",
+    b"]",
+    b"s",
+    b"u",
+    b"a",
+    b"e",
+    b"l",
+    b"d",
+    b"0",
+    b"1",
+    b"2",
+    b"\x94",
+    b"h\x00",
+    b"h\x01",
+    b"q\x00",
+    b"R",
+    b"b",
+    b"cnumpy\ndtype\n",
+    b"cnumpy\nndarray\n",
+    b"cnumpy.core.multiarray\n_reconstruct\n",
+    b"c_codecs\nencode\n",
+    b"cnumpy._core.numeric\n_frombuffer\n",
+    b"\x8c\x05numpy\x8c\x05dtype\x93",
+    b"V<\n",
+    b"Vf4\n",
+    b"Vlatin1\n",
+    b"VC\n",
+    b"VF\n",
+    b"J\xff\xff\xff\xff",
+]
+STREAMS = st.lists(st.sampled_from(OPCODES), max_size=40).map(
+    lambda ops: b"\x80\x04" + b"".join(ops) + b"."
+)
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture
+def nothing_may_run(monkeypatch):
+    """Make every way of running code or a program raise, and record the attempt."""
+    calls: list[str] = []
+
+    def trap(name):
+        def refuse(*args, **kwargs):
+            calls.append(name)
+            raise AssertionError(f"the parser called {name}")
+
+        return refuse
+
+    for mod, names in (
+        (os, ["system", "popen", "execv", "execve", "execvp", "spawnv", "fork", "posix_spawn"]),
+        (subprocess, ["Popen", "run", "call", "check_call", "check_output", "getoutput"]),
+        (builtins, ["eval", "exec"]),
+    ):
+        for name in names:
+            if hasattr(mod, name):
+                monkeypatch.setattr(mod, name, trap(f"{mod.__name__}.{name}"))
+    return calls
+
+
+def _only_weights_errors(data: bytes) -> None:
+    with contextlib.suppress(WeightsError):
+        parse_pickle(data)
+
+
+@FUZZ
+@given(st.one_of(STREAMS, *[mutations(seed) for seed in SEEDS[:: len(SEEDS) // 4]]))
+def test_fuzz_the_parser_raises_only_its_own_errors_and_runs_nothing(blob):
+    calls: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        for mod, name in (
+            (os, "system"),
+            (subprocess, "Popen"),
+            (builtins, "eval"),
+            (builtins, "exec"),
+        ):
+            mp.setattr(mod, name, lambda *a, _n=name, **k: calls.append(_n))
+        _only_weights_errors(blob)
+    assert calls == []
+
+
+def test_the_fuzz_trap_would_see_a_call(nothing_may_run):
+    # Proof that the trap works: plain pickle.loads of a payload calls os.system.
+    with pytest.raises(AssertionError, match="os.system"):
+        pickle.loads(b"cos\nsystem\n(Vtrue\ntR.")
+    assert nothing_may_run == ["os.system"]
+
+
+def test_every_refusal_of_the_corpus_runs_nothing(nothing_may_run):
+    for seed in SEEDS:
+        for cut in range(0, len(seed), max(1, len(seed) // 50)):
+            _only_weights_errors(seed[:cut] + b"cos\nsystem\n(Vx\ntR." + seed[cut:])
+    assert nothing_may_run == []
+
+
+def test_parsing_is_independent_of_the_stream_position():
+    # genops reads from a fresh stream each time: the same bytes, the same answer
+    data = io.BytesIO(SEEDS[0]).getvalue()
+    a, b = parse_pickle(data), parse_pickle(data)
+    _same_arrays(a, b)
