@@ -78,7 +78,13 @@ class EvalProgress:
 
     def __enter__(self) -> EvalProgress:
         if self.console.is_terminal and not self.quiet:
-            self.live = Live(console=self.console, auto_refresh=False, transient=False)
+            self.live = Live(
+                console=self.console,
+                auto_refresh=False,
+                transient=False,
+                redirect_stdout=False,  # results stay on stdout, whatever the terminal
+                redirect_stderr=False,
+            )
             self.live.__enter__()
         return self
 
@@ -210,6 +216,8 @@ class TrainProgress:
             console=self.console,
             transient=True,
             disable=not self.console.is_terminal,
+            redirect_stdout=False,  # results stay on stdout, whatever the terminal
+            redirect_stderr=False,
         )
         self.task: Any = None
         self.epoch = 1
@@ -247,6 +255,13 @@ class TrainProgress:
         self.epoch = report.epoch + 1
 
 
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 class InputProgress:
     """A progress bar over the inputs of predict, on stderr, when there are many on a terminal."""
 
@@ -262,7 +277,9 @@ class InputProgress:
         )
 
         console = err_console()
-        self.enabled = console.is_terminal and total >= threshold
+        # Result lines stream to stdout while this runs: when stdout is the same terminal, the
+        # lines themselves show the progress, and a bar redrawn between them would garble both.
+        self.enabled = console.is_terminal and not _stdout_is_terminal() and total >= threshold
         self.progress = Progress(
             TextColumn(what),
             BarColumn(),
@@ -271,6 +288,8 @@ class InputProgress:
             console=console,
             transient=True,
             disable=not self.enabled,
+            redirect_stdout=False,  # never capture the results (they go to stdout, always)
+            redirect_stderr=False,
         )
         self.task = self.progress.add_task("inputs", total=total)
         self.last = ""
