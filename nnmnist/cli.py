@@ -330,6 +330,7 @@ def evaluate(
     from nnmnist import data as datasets
     from nnmnist import render
     from nnmnist.evaluation import evaluate as run_evaluation
+    from nnmnist.formats import printable
     from nnmnist.weights import load_weights
 
     path = _resolve_weights(weights)
@@ -360,7 +361,7 @@ def evaluate(
         render.emit_json(
             {
                 **result.to_dict(),
-                "weights": str(path),
+                "weights": printable(str(path)),
                 "layers": list(net.sizes),
                 "activation": net.hidden,
                 "source": ds.source,

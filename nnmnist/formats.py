@@ -6,6 +6,8 @@ same images give the same bytes whichever runs them.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from typing import Any
@@ -14,16 +16,49 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.core.network import Network, forward
+from nnmnist.errors import WeightsError
 
 SUFFIXES = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}  # for files of results
 _CSV_SPECIAL = re.compile(r'[,"\n\r]')
+# What must not reach a terminal or a result line as it is: control characters (ESC, tab,
+# newline, C1), bidirectional overrides, line separators, and the surrogates Python uses for
+# bytes of a file name that are not UTF-8.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a non-UTF-8 name: show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """text with control characters and the like shown visibly (ESC as \\x1b, newline as \\x0a)."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def printable_names(names: list[str]) -> list[str]:
+    if _UNPRINTABLE.search("".join(names)):  # one check per batch, not one per name
+        return [printable(n) for n in names]
+    return names
 
 
 def predict_lines(
     net: Network, names: list[str], pixels: NDArray[Any], fmt: str, top_k: int
 ) -> list[str]:
     """Run one batch through the network and format a line per image."""
-    probs = forward(net, pixels)  # (b, 10)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below, per image
+        probs = forward(net, pixels)  # (b, 10)
+    if not np.isfinite(probs).all():
+        bad = int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])
+        raise WeightsError(
+            f"{printable(names[bad])}: the weights give NaN or infinite outputs for this image "
+            "(they are too large to compute with); nothing was written for it"
+        )
     if top_k == 1:
         labels = probs.argmax(axis=1)[:, None]  # (b, 1)
     else:
@@ -39,10 +74,10 @@ def csv_header(top_k: int) -> str:
     return ",".join(cols)
 
 
-def _csv_field(text: str) -> str:
-    if _CSV_SPECIAL.search(text):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+def _csv_lines(rows: list[list[Any]]) -> list[str]:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().splitlines()
 
 
 def prediction_lines(names: list[str], labels: Any, probs: Any, fmt: str) -> list[str]:
@@ -53,9 +88,15 @@ def prediction_lines(names: list[str], labels: Any, probs: Any, fmt: str) -> lis
     """
     k = labels.shape[1]
     label_rows, prob_rows = labels.tolist(), probs.tolist()
+    names = printable_names(names)
     if fmt == "csv":
-        if _CSV_SPECIAL.search("".join(names)):  # one check per batch, not one per name
-            names = [_csv_field(n) for n in names]
+        if _CSV_SPECIAL.search("".join(names)):  # quoting: the csv module's, for the batch
+            return _csv_lines(
+                [
+                    [n, *(x for a, b in zip(lb, p, strict=True) for x in (a, f"{b:.6f}"))]
+                    for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+                ]
+            )
         if k == 1:
             return [
                 f"{n},{lb[0]},{p[0]:.6f}"

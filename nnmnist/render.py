@@ -21,6 +21,7 @@ from rich.text import Text
 
 from nnmnist.core.metrics import precision_recall
 from nnmnist.evaluation import BatchReport, Evaluation
+from nnmnist.formats import printable
 
 _stderr: Console | None = None
 _stdout: Console | None = None
@@ -42,7 +43,7 @@ def out_console() -> Console:
 
 def error(message: str) -> None:
     """The one line a failure gets: 'error: ...' on stderr (line breaks in it are folded)."""
-    line = " ".join(message.split())
+    line = " ".join(printable(message).split())
     err_console().print(
         Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True, emoji=False
     )
@@ -50,11 +51,12 @@ def error(message: str) -> None:
 
 def message(text: str) -> None:
     """A note for the user on stderr (never on stdout, which is for results)."""
-    err_console().print(text, markup=False, soft_wrap=True, emoji=False)
+    err_console().print(printable(text), markup=False, soft_wrap=True, emoji=False)
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    """One JSON document on stdout: strict JSON (NaN or infinity would be a bug: refused)."""
+    sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
@@ -157,7 +159,7 @@ def evaluation_report(result: Evaluation, heading: str) -> None:
             f"  ({result.correct:,}/{result.total:,} images)",
         )
     )
-    console.print(heading, markup=False)
+    console.print(printable(heading), markup=False, emoji=False)
     table = Table(
         title="confusion matrix (rows: true digit, columns: predicted digit)",
         title_justify="left",
@@ -356,7 +358,7 @@ def show_digit(console: Console, name: str, pixels: Any, probs: Any) -> None:
         bar.append("·" * (20 - width), style="grey35")
         bar.append(f" {p:6.1%}")
         bars.append(bar)
-    console.print(Text(name, style="bold"), markup=False, highlight=False)
+    console.print(Text(printable(name), style="bold"), markup=False, highlight=False)
     # 14 lines of digit; the 10 bars sit beside lines 2-11
     for i, line in enumerate(digit):
         row = Text("  ") + line
