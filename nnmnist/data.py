@@ -26,6 +26,7 @@ BUNDLED_DIR = Path(__file__).parent / "bundled"
 N_TRAIN, N_TEST = 60_000, 10_000
 SPLITS = ("test", "notebook", "train")
 OPENML_TIMEOUT = 30.0
+MAX_DATASET_IMAGES = 120_000  # held in memory whole: 94 MB of pixels
 
 _IDX_NAMES = {
     "train-images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -67,9 +68,20 @@ def _find_idx(folder: Path, part: str) -> Path:
 
 
 def _read_idx_pair(folder: Path, part: str) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    images = idx.read_images(_find_idx(folder, f"{part}-images"))
-    labels = idx.read_labels(_find_idx(folder, f"{part}-labels"))
-    if len(images) != len(labels):
+    images_path = _find_idx(folder, f"{part}-images")
+    labels_path = _find_idx(folder, f"{part}-labels")
+    # headers first: nothing is read or inflated for counts that cannot be used
+    n_images, n_labels = idx.image_count(images_path), idx.label_count(labels_path)
+    if n_images != n_labels:
+        raise DataError(f"{folder}: {n_images} {part} images but {n_labels} labels")
+    if n_images > MAX_DATASET_IMAGES:
+        raise DataError(
+            f"{images_path}: {n_images:,} images; nnmnist evaluates and trains on at most "
+            f"{MAX_DATASET_IMAGES:,} at once (MNIST has 70,000)"
+        )
+    images = idx.read_images(images_path)
+    labels = idx.read_labels(labels_path)
+    if len(images) != len(labels):  # pragma: no cover - the headers said the same
         raise DataError(f"{folder}: {len(images)} {part} images but {len(labels)} labels")
     return images, labels
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import struct
 import zlib
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.errors import DataError
+from nnmnist.reading import open_file
 
 UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"
@@ -33,11 +35,48 @@ def is_idx_header(head: bytes) -> bool:
 
 
 def _open(path: Path) -> BinaryIO:
+    """An IDX file, gunzipped as it is read if it is gzipped; its header checked against the
+    file's size first, so that no payload is read for a count the file cannot hold."""
+    raw = open_file(path, str(path), DataError)
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    except OSError as exc:
-        raise DataError(f"{path}: cannot open ({exc.strerror})") from None
-    return _wrap(raw)  # type: ignore[arg-type,type-var]
+        _check_size(raw, path)
+    except BaseException:
+        raw.close()
+        raise
+    return _wrap(raw)
+
+
+# deflate cannot expand data more than about 1032 times
+MAX_GZIP_RATIO = 1032
+
+
+def _check_size(raw: BinaryIO, path: Path) -> None:
+    size = os.fstat(raw.fileno()).st_size
+    head = raw.read(16)
+    raw.seek(0)
+    if head[:2] == GZIP_MAGIC or not is_idx_header(head):
+        if head[:2] == GZIP_MAGIC and size < 20:
+            raise DataError(f"{path}: truncated gzip data ({size} bytes)")
+        return  # gzipped: the header is checked against the compressed size once inflated
+    ndim = head[3]
+    if len(head) < 4 + 4 * ndim:
+        return  # reported by the header reader, with its own words
+    dims = struct.unpack(f">{ndim}I", head[4 : 4 + 4 * ndim])
+    need = 4 + 4 * ndim + math.prod(dims)
+    if need != size:
+        raise DataError(
+            f"{path}: the header announces {dims[0]:,} records ({need:,} bytes with the header) "
+            f"but the file holds {size:,} bytes"
+            + (" (trailing bytes)" if size > need else " (truncated)")
+        )
+
+
+def check_gzip_can_hold(path: Path, compressed: int, need: int) -> None:
+    if need > compressed * MAX_GZIP_RATIO + 1024:
+        raise DataError(
+            f"{path}: the header announces {need:,} bytes of records, more than {compressed:,} "
+            "bytes of gzip data can hold"
+        )
 
 
 def _wrap(f: BinaryIO) -> BinaryIO:
@@ -66,6 +105,20 @@ def _read_exact(f: BinaryIO, n: int, path: Path, what: str) -> bytes:
 
 
 def _read_header(f: BinaryIO, path: Path, ndim: int) -> tuple[int, ...]:
+    dims = _parse_header(f, path, ndim)
+    if isinstance(f, gzip.GzipFile):
+        raw = f.fileobj
+        if raw is not None and hasattr(raw, "fileno"):
+            try:
+                size = os.fstat(raw.fileno()).st_size
+            except (OSError, io.UnsupportedOperation):
+                size = None  # a pipe: the stream stops at the expected size instead
+            if size:
+                check_gzip_can_hold(path, size, math.prod(dims))
+    return dims
+
+
+def _parse_header(f: BinaryIO, path: Path, ndim: int) -> tuple[int, ...]:
     magic = _read_exact(f, 4, path, "the header")
     if magic[:3] != b"\0\0\x08":
         raise DataError(f"{path}: not an IDX file of unsigned bytes (magic {magic.hex()})")
@@ -168,6 +221,13 @@ def image_count(path: str | os.PathLike[str]) -> int:
     path = Path(path)
     with _open(path) as f:
         return _read_header(f, path, 3)[0]
+
+
+def label_count(path: str | os.PathLike[str]) -> int:
+    """The number of labels an IDX1 file's header announces."""
+    path = Path(path)
+    with _open(path) as f:
+        return _read_header(f, path, 1)[0]
 
 
 def read_labels(path: str | os.PathLike[str]) -> NDArray[np.uint8]:

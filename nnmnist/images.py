@@ -9,6 +9,7 @@ inverted), the paper's own grey level removed, bounding box, scale, centre of ma
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -19,10 +20,17 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnmnist.errors import DataError
+from nnmnist.reading import MAX_IMAGE_FILE_BYTES, open_file
 
-# Pillow itself refuses images above 2 * MAX_IMAGE_PIXELS (about 179 million) only when it
-# decodes them; we refuse from the header, before any pixel is decoded.
-MAX_PIXELS = 40_000_000
+# Decoding is bounded by bytes, not pixels, and checked from the header before a pixel is
+# decoded: 64 MB is a 16-megapixel colour picture (Pillow keeps RGB in 4 bytes a pixel) or a
+# 64-megapixel grey one. Larger JPEGs are decoded at a reduced scale instead.
+MB = 1 << 20
+MAX_DECODED_BYTES = 64 * MB
+MAX_SIDE = 2048  # longer sides are reduced first: a digit ends up 20 pixels tall anyway
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "PPM", "WEBP")
+_FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF, PBM/PGM/PPM or WebP"
 IMAGE_SUFFIXES = frozenset(
     {
         ".png",
@@ -59,39 +67,51 @@ def looks_like_image(path: Path, head: bytes) -> bool:
     return len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456"  # PBM/PGM/PPM
 
 
-def load_image(path: str | os.PathLike[str], name: str | None = None) -> Image.Image:
-    """Open an image, refusing enormous ones from the header, with EXIF orientation applied.
+def decoded_bytes(size: tuple[int, int], mode: str) -> int:
+    """The memory Pillow takes for a decoded image of this size and mode."""
+    return size[0] * size[1] * _BYTES_PER_PIXEL.get(mode, 4)
 
+
+def load_image(path: str | os.PathLike[str], name: str | None = None) -> Image.Image:
+    """Open an image with its decoding bounded, and EXIF orientation applied.
+
+    Only the formats in FORMATS are tried (ICO, for one, decodes inside Image.open). The
+    decoded size is known from the header: above MAX_DECODED_BYTES the image is refused before
+    a pixel is decoded; a big JPEG is decoded at 1/2, 1/4 or 1/8 scale (draft mode) first.
+    Anything longer than MAX_SIDE pixels is reduced (box filter) before the rest of the work.
     name: how errors call the file (default: the path).
     """
     shown = name or str(path)
-    try:
-        with warnings.catch_warnings():  # our own limit, below, is stricter than Pillow's warning
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
-    except FileNotFoundError:
-        raise ImageError(f"{shown}: no such file") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{shown}: not an image Pillow can read") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{shown}: refused: {exc}") from None
-    except OSError as exc:
-        raise ImageError(f"{shown}: cannot read ({exc})") from None
-    except Exception as exc:  # Pillow's parsers raise ValueError, SyntaxError, struct.error...
-        raise ImageError(f"{shown}: not an image Pillow can read ({exc})") from None
-    width, height = im.size
-    if width * height > MAX_PIXELS:
-        im.close()
-        raise ImageError(
-            f"{shown}: refused: {width}x{height} pixels is more than the {MAX_PIXELS:,} allowed "
-            "(a decompression bomb, or a photo to scale down first)"
-        )
-    try:
-        im.seek(0)  # the first frame of an animation
-        im.load()
-        transposed = ImageOps.exif_transpose(im)
-    except Exception as exc:  # OSError for truncation, and whatever a damaged chunk raises
-        raise ImageError(f"{shown}: truncated or corrupt image ({exc})") from None
+    with open_file(path, shown, ImageError, MAX_IMAGE_FILE_BYTES) as f:
+        try:
+            with warnings.catch_warnings():  # our own limit, below, is stricter than Pillow's
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im: Image.Image = Image.open(f, formats=FORMATS)
+                im.seek(0)  # the first frame of an animation, the first page of a TIFF
+                if im.format == "JPEG" and max(im.size) > MAX_SIDE:
+                    scale = max(im.size) / MAX_SIDE
+                    im.draft(im.mode, (int(im.size[0] / scale), int(im.size[1] / scale)))
+        except UnidentifiedImageError:
+            raise ImageError(f"{shown}: not an image nnmnist reads ({_FORMAT_NAMES})") from None
+        except Image.DecompressionBombError as exc:
+            raise ImageError(f"{shown}: refused: {exc}") from None
+        except Exception as exc:  # Pillow's parsers raise OSError, ValueError, SyntaxError...
+            raise ImageError(f"{shown}: not an image Pillow can read ({exc})") from None
+        need = decoded_bytes(im.size, im.mode)
+        if need > MAX_DECODED_BYTES:
+            im.close()
+            raise ImageError(
+                f"{shown}: refused: {im.size[0]}x{im.size[1]} pixels ({im.mode}) decode to "
+                f"{need / MB:,.0f} MB, more than the {MAX_DECODED_BYTES // MB} MB allowed "
+                "(a decompression bomb, or a picture to scale down first)"
+            )
+        try:
+            im.load()
+            if max(im.size) > MAX_SIDE:
+                im = im.reduce(math.ceil(max(im.size) / MAX_SIDE))
+            transposed = ImageOps.exif_transpose(im)
+        except Exception as exc:  # OSError for truncation, and whatever a damaged chunk raises
+            raise ImageError(f"{shown}: truncated or corrupt image ({exc})") from None
     return transposed if transposed is not None else im
 
 

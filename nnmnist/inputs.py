@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,12 +22,21 @@ from numpy.typing import NDArray
 from nnmnist import idx
 from nnmnist.errors import DataError
 from nnmnist.npyfile import check_npy, check_npz
+from nnmnist.reading import (
+    MAX_LOADED_BYTES,
+    MAX_PATH_LINE,
+    bounded_lines,
+    open_file,
+    read_capped,
+    text_stream,
+)
 
 Batch = tuple[list[str], NDArray[Any]]
 STDIN = "-"
 _NUMERIC_CSV = re.compile(r"[^0-9.,\s]")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
 _NPZ_MEMBERS = ("images", "x", "X", "x_test", "X_test", "data")
+_NPZ_LABELS = ("labels", "y", "Y", "y_test", "Y_test", "targets")
 
 
 def to_pixels(a: NDArray[Any], name: str) -> NDArray[Any]:
@@ -85,11 +94,16 @@ def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
     """Rows start..stop-1 of a (N, 784) or (N, 28, 28) .npy as (stop - start, 784), read with
     plain reads: a memory map would keep every page it touched resident until the end.
     Fortran-ordered arrays are memory-mapped instead."""
-    with open(path, "rb") as f:
+    with open_file(path, name, DataError) as f:
         header = check_npy(f, os.fstat(f.fileno()).st_size, name, DataError)
-        if header.fortran_order or header.dtype.kind not in "biuf":
-            return np.asarray(_as_rows(_load_npy(path, name), name)[start:stop])
         check_shape(header.shape, name)
+        if header.dtype.kind not in "biuf":
+            raise DataError(f"{name}: pixels have dtype {header.dtype}; expected numbers 0-255")
+        if header.fortran_order:  # rows are not contiguous: map the file, copy the rows out
+            mapped = np.memmap(
+                f, header.dtype, "r", header.data_offset, header.shape, order="F"
+            )
+            return np.array(_as_rows(mapped, name)[start:stop])
         f.seek(header.data_offset + start * 784 * header.dtype.itemsize)
         n = stop - start
         return np.fromfile(f, dtype=header.dtype, count=n * 784).reshape(n, 784)
@@ -97,8 +111,8 @@ def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
 
 def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
     """A .npy file batch by batch: memory stays at one batch."""
-    with open(path, "rb") as f:
-        shape = check_npy(f, path.stat().st_size, name, DataError).shape
+    with open_file(path, name, DataError) as f:
+        shape = check_npy(f, os.fstat(f.fileno()).st_size, name, DataError).shape
     check_shape(shape, name)
     if shape in ((28, 28), (784,)):
         yield [name], to_pixels(read_npy_rows(path, name, 0, 1), name)
@@ -109,20 +123,14 @@ def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
         yield [f"{name}:{i}" for i in range(start, stop)], to_pixels(block, name)
 
 
-def _load_npy(source: Path | BinaryIO, name: str) -> NDArray[Any]:
-    if isinstance(source, Path):
-        with open(source, "rb") as f:
-            check_npy(f, source.stat().st_size, name, DataError)
-    else:
-        size = source.seek(0, io.SEEK_END)
-        source.seek(0)
-        check_npy(source, size, name, DataError)
-        source.seek(0)
+def _load_npy(source: BinaryIO, name: str) -> NDArray[Any]:
+    """A whole .npy held in memory (standard input), its header checked against its size."""
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    check_npy(source, size, name, DataError)
+    source.seek(0)
     try:
-        if isinstance(source, Path):
-            a = np.load(source, mmap_mode="r", allow_pickle=False)
-        else:
-            a = np.load(source, allow_pickle=False)
+        a = np.load(source, allow_pickle=False)
     except ValueError as exc:
         raise DataError(f"{name}: not a usable .npy file ({exc})") from None
     if not isinstance(a, np.ndarray):
@@ -130,25 +138,33 @@ def _load_npy(source: Path | BinaryIO, name: str) -> NDArray[Any]:
     return a
 
 
+def _expected_npz_member(member: str) -> bool:
+    return member in _NPZ_MEMBERS or member in _NPZ_LABELS
+
+
 def _load_npz(source: Path | BinaryIO, name: str) -> NDArray[Any]:
+    """The images array of an .npz: every member checked (headers, total size) first."""
     if isinstance(source, Path):
-        with open(source, "rb") as f:
-            check_npz(f, name, DataError)
-    else:
-        check_npz(source, name, DataError)
+        with open_file(source, name, DataError) as f:
+            return _load_npz(f, name)
+    names = check_npz(source, name, DataError)
+    if len(names) > 1 and not all(_expected_npz_member(m) for m in names):
+        unexpected = next(m for m in names if not _expected_npz_member(m))
+        raise DataError(
+            f"{name}: refused: an unexpected member {unexpected[:80]!r} (an .npz input holds "
+            f"one array, or images as one of {', '.join(_NPZ_MEMBERS)} beside their labels)"
+        )
+    member = names[0] if len(names) == 1 else next((m for m in _NPZ_MEMBERS if m in names), None)
+    if member is None:
+        raise DataError(
+            f"{name}: holds {', '.join(names)}; name the images array one of "
+            f"{', '.join(_NPZ_MEMBERS)}"
+        )
     try:
         with np.load(source, allow_pickle=False) as npz:
-            files = list(npz.files)
-            if len(files) == 1:
-                return np.asarray(npz[files[0]])
-            for member in _NPZ_MEMBERS:
-                if member in files:
-                    return np.asarray(npz[member])
+            return np.asarray(npz[member])
     except (ValueError, OSError) as exc:
         raise DataError(f"{name}: not a usable .npz file ({exc})") from None
-    raise DataError(
-        f"{name}: holds {', '.join(files)}; name the images array one of {', '.join(_NPZ_MEMBERS)}"
-    )
 
 
 def _parse_csv_chunk(lines: list[tuple[int, str]], name: str) -> NDArray[Any]:
@@ -182,11 +198,11 @@ def _is_header(line: str) -> bool:
     return not any(_NUMBER.fullmatch(field.strip()) for field in line.split(","))
 
 
-def _iter_csv(stream: Iterable[str], name: str, batch_size: int) -> Iterator[Batch]:
+def _iter_csv(stream: IO[str], name: str, batch_size: int) -> Iterator[Batch]:
     pending: list[tuple[int, str]] = []
     index = 0
     seen_data = False
-    for lineno, raw in enumerate(stream, start=1):
+    for lineno, raw in bounded_lines(stream, name, DataError):
         line = raw.strip()
         if lineno == 1:
             line = line.lstrip("\ufeff")  # a byte-order mark
@@ -288,9 +304,15 @@ def stdin_holds_paths(stdin: BinaryIO) -> bool:
 
 
 def stdin_paths(stdin: BinaryIO) -> Iterator[str]:
-    """The paths listed on standard input, expanded like command-line inputs."""
-    text = io.TextIOWrapper(peekable(stdin), encoding="utf-8", errors="strict")
-    for line in text:
+    """The paths listed on standard input, expanded like command-line inputs.
+
+    Names are bytes on Linux: ones that are not UTF-8 are kept with surrogate escapes (as
+    Python does for command-line arguments), so they still open and are shown escaped.
+    """
+    text = io.TextIOWrapper(peekable(stdin), encoding="utf-8", errors="surrogateescape")
+    for lineno, line in bounded_lines(text, "standard input", DataError, MAX_PATH_LINE):
+        if "\0" in line:
+            raise DataError(f"standard input: line {lineno} holds a NUL byte, not a path")
         if line := line.strip():
             yield from expand([line])
 
@@ -321,15 +343,10 @@ def iter_source(
         yield from _iter_stream(stream, head, "stdin", batch_size)
         return
     path = Path(spec)
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; give the files inside it")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if _is_dir(spec):
+        raise DataError(f"{spec}: is a folder; give the files inside it")
+    with open_file(path, spec, DataError) as f:
+        head = f.read(8)
     from nnmnist.images import looks_like_image
 
     if looks_like_image(path, head):
@@ -343,7 +360,7 @@ def iter_source(
     elif kind == "idx":
         yield from _iter_idx(idx.iter_images(path, batch_size), spec)
     else:
-        with open(path, encoding="utf-8", errors="strict") as text:
+        with text_stream(open_file(path, spec, DataError)) as text:
             try:
                 yield from _iter_csv(text, spec, batch_size)
             except UnicodeDecodeError:
@@ -364,11 +381,11 @@ def _iter_stream(stream: BinaryIO, head: bytes, name: str, batch_size: int) -> I
     if kind == "idx":
         yield from _iter_idx(idx.iter_images(name, batch_size, fileobj=stream), name)
     elif kind in ("npy", "npz"):
-        buf = io.BytesIO(stream.read())
+        buf = io.BytesIO(read_capped(stream, name, DataError, MAX_LOADED_BYTES))
         loader = _load_npy if kind == "npy" else _load_npz
         yield from _iter_array(loader(buf, name), name, batch_size)
     else:
-        text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict")
+        text = text_stream(stream)
         try:
             yield from _iter_csv(text, name, batch_size)
         except UnicodeDecodeError:

@@ -9,7 +9,7 @@ from PIL import Image
 from nnmnist import data
 from nnmnist.cli import app
 from nnmnist.core.network import predict
-from nnmnist.images import MAX_PIXELS, ImageError, load_image, preprocess
+from nnmnist.images import MAX_DECODED_BYTES, ImageError, load_image, preprocess
 from nnmnist.weights import load_weights, shipped_model_path
 from tests.imagegen import TRANSFORMS, bilevel, drawn_digits
 
@@ -150,7 +150,7 @@ def test_bad_images_one_line_each_and_the_rest_predicted(runner, tmp_path):
     assert len(errors) == 4
     expect = {
         "blank.png": "blank image",
-        "bomb.png": f"more than the {MAX_PIXELS:,} allowed",
+        "bomb.png": f"more than the {MAX_DECODED_BYTES >> 20} MB allowed",
         "text.png": "not an image",
         "truncated.png": "truncated or corrupt",
     }
