@@ -1,62 +1,161 @@
-"""Atomic file writes: a temporary file in the destination's folder, fsync, then rename."""
+"""The one writer: every file nnmnist writes goes through write_file.
+
+A temporary file is created with O_EXCL in the target's folder and locked while it is written,
+fsynced, then renamed into place, so readers see the old file or the new one, never half of one.
+The target is refused if it is a symbolic link (nothing is written through or over one), if it
+is one of this run's inputs (compared by device and inode, so hard links and other spellings of
+a path count), or if it exists and this run did not create it, unless overwrite says so; an
+overwritten file keeps its permissions. Temporaries of writers that died (SIGKILL, a crash) are
+removed only when provably abandoned: unlocked and older than a minute.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from nnmnist.reading import INPUTS, file_identity
 
-def _alive(pid: int) -> bool:
+ABANDONED_AFTER = 60.0  # seconds: a temporary this old and unlocked has no writer
+
+# (device, inode) of every file this process wrote: it may replace them without overwrite
+_created: set[tuple[int, int]] = set()
+
+
+def forget_created() -> None:
+    """Start a new run: files written before are no longer this run's own."""
+    _created.clear()
+
+
+class RefusedTarget(OSError):
+    """The target may not be written (a link, an input, an existing file): nothing was changed."""
+
+
+def _temporaries(path: Path) -> list[Path]:
+    prefix, suffix = f".{path.name}.", ".tmp"
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    # names compared literally: a target named '?.pkl' matches only its own temporaries
+    return [path.parent / n for n in names if n.startswith(prefix) and n.endswith(suffix)]
 
 
 def clean_stale(path: Path) -> list[Path]:
-    """Remove temporary files left beside path by writers that were killed (SIGKILL, a crash).
+    """Remove temporaries beside path whose writer is gone: unlocked and over a minute old.
 
-    Temporary names carry the writer's process id: .NAME.PID.RANDOM.tmp. Those whose process is
-    gone are removed; a live writer's file is left alone.
+    A live writer holds a lock on its temporary for as long as it writes, in any process or
+    PID namespace; the lock goes with the process, however it ends.
     """
     removed = []
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        parts = tmp.name[len(path.name) + 2 :].split(".")
-        if len(parts) == 3 and parts[0].isdigit() and not _alive(int(parts[0])):
-            with contextlib.suppress(OSError):
+    now = time.time()
+    for tmp in _temporaries(path):
+        try:
+            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < ABANDONED_AFTER:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if a writer holds it
+            if file_identity(tmp) == (st.st_dev, st.st_ino):  # still the file we locked
                 tmp.unlink()
                 removed.append(tmp)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
     return removed
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> None:
-    """Call write(f) on a temporary file beside path, then rename it over path.
+def check_target(path: Path, overwrite: bool = False) -> os.stat_result | None:
+    """The existing target's stat (None if there is none), or RefusedTarget."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise RefusedTarget(errno.EEXIST, "is a symbolic link; nnmnist never writes through one")
+    if stat.S_ISDIR(st.st_mode):
+        raise RefusedTarget(errno.EISDIR, "is a folder")
+    identity = (st.st_dev, st.st_ino)
+    if identity in INPUTS:
+        raise RefusedTarget(errno.EEXIST, "is one of this run's inputs; it is never written")
+    if not stat.S_ISREG(st.st_mode):
+        raise RefusedTarget(errno.EEXIST, "is not a regular file")
+    if identity not in _created and not overwrite:
+        raise RefusedTarget(errno.EEXIST, "already exists; pass --force to replace it")
+    return st
 
-    Readers see the old file or the new one, never half of one; on any error (a full disk,
-    Ctrl-C) the temporary file is removed and an existing file at path is left as it was.
+
+def write_file(
+    path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *, overwrite: bool = False
+) -> None:
+    """Call write(f) on a locked temporary file beside path, then move it into place.
+
+    On any error (a refused target, a full disk, Ctrl-C) the temporary file is removed and an
+    existing file at path is left as it was. Raises RefusedTarget (an OSError) for a target
+    that may not be written.
     """
     path = Path(path)
+    check_target(path, overwrite)
     clean_stale(path)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
-    )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with os.fdopen(fd, "wb", closefd=False) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        old = check_target(path, overwrite)  # again, just before the rename
+        if old is not None:
+            mode = stat.S_IMODE(old.st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.fchmod(fd, mode)
+        if old is None:
+            _link_new(tmp, path)
+        else:
+            os.replace(tmp, path)
+        identity = file_identity(path)
+        if identity is not None:
+            _created.add(identity)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
+
+
+def _link_new(tmp: str, path: Path) -> None:
+    """Move tmp to path only if path still does not exist (another writer may have made it)."""
+    try:
+        os.link(tmp, path)  # fails with EEXIST rather than replace anything
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            raise RefusedTarget(
+                errno.EEXIST, "appeared while nnmnist wrote it; left alone"
+            ) from None
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        # a file system without hard links: create the name exclusively, then replace it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+# the name every caller used so far
+atomic_write = write_file

@@ -90,37 +90,47 @@ def reports_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nnmnist import render
+        from nnmnist import atomic, reading
 
+        reading.start_run()  # each command is one run (tests invoke several in a process)
+        atomic.forget_created()
         try:
-            return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.BadParameter):
-            raise
-        except NnmnistError as exc:
-            if _debug:
-                raise
-            render.error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
-        except MemoryError:
-            if _debug:
-                raise
-            render.error("out of memory: try a smaller --batch-size")
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            render.error("interrupted")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            _broken_pipe()
-            raise typer.Exit(0) from None
-        except Exception as exc:
-            if _debug:
-                raise
-            render.error(
-                f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-            )
-            raise typer.Exit(1) from None
+            return _run(func, *args, **kwargs)
+        finally:
+            reading.end_run()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a command; turn what it raises into one line on stderr and an exit status."""
+    from nnmnist import render
+
+    try:
+        return func(*args, **kwargs)
+    except (typer.Exit, typer.Abort, typer.BadParameter):
+        raise
+    except NnmnistError as exc:
+        if _debug:
+            raise
+        render.error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except MemoryError:
+        if _debug:
+            raise
+        render.error("out of memory: try a smaller --batch-size")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        render.error("interrupted")
+        raise typer.Exit(130) from None
+    except BrokenPipeError:
+        _broken_pipe()
+        raise typer.Exit(0) from None
+    except Exception as exc:
+        if _debug:
+            raise
+        render.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        raise typer.Exit(1) from None
 
 
 def _version(value: bool) -> None:
@@ -283,7 +293,7 @@ def init(
         sizes, scheme=scheme.value, rng=np.random.RandomState(seed), hidden=activation
     )
     meta = {"seed": seed, "init": scheme.value, "creator": "nnmnist init", "version": __version__}
-    save_weights(net, weights, meta)
+    save_weights(net, weights, meta, overwrite=force)
     render.message(f"wrote {weights}: {net.describe()}, {scheme.value} init, seed {seed}")
 
 
@@ -420,10 +430,19 @@ def predict(
     output: Annotated[
         Path | None,
         typer.Option(
-            help="With the dask engine: workers write one file per chunk here, plus manifest.json.",
+            help="With the dask engine: workers write one file per chunk here, plus "
+            "manifest.json (a new or empty folder).",
             show_default=False,
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a --save-preprocessed or --output folder that is not empty "
+            "(inputs are never written over).",
+        ),
+    ] = False,
 ) -> None:
     """Predict the digit in each image: one line per image on stdout, in input order.
 
@@ -458,6 +477,8 @@ def predict(
         stdin_holds_paths,
         stdin_paths,
     )
+    from nnmnist.outputs import FileNames, prepare_folder
+    from nnmnist.reading import register_inputs
     from nnmnist.weights import load_weights
 
     if not inputs:
@@ -468,27 +489,14 @@ def predict(
         )
     if inputs.count(STDIN) > 1:
         raise typer.BadParameter("standard input (-) can be read only once")
-    if save_preprocessed is not None and any(
-        _is_same_dir(save_preprocessed, spec) for spec in inputs if spec != STDIN
-    ):
-        raise typer.BadParameter(
-            f"{save_preprocessed}: is an input folder; write the preprocessed images elsewhere",
-            param_hint="--save-preprocessed",
-        )
-    if (
-        save_preprocessed is not None
-        and save_preprocessed.exists()
-        and not save_preprocessed.is_dir()
-    ):
-        raise typer.BadParameter(
-            f"{save_preprocessed}: exists and is not a folder", param_hint="--save-preprocessed"
-        )
     use_dask = engine is EngineName.dask or bool(scheduler)
     if use_dask and (show or save_preprocessed is not None or STDIN in inputs):
         raise typer.BadParameter("--show, --save-preprocessed and - (stdin) need --engine local")
     if output is not None and not use_dask:
         raise typer.BadParameter("--output needs --engine dask (locally, redirect stdout)")
     net = load_weights(_resolve_weights(weights))
+    if save_preprocessed is not None:
+        prepare_folder(save_preprocessed, force, "--save-preprocessed")
     stdin = peekable(sys.stdin.buffer) if STDIN in inputs else None
     specs: list[str] = []
     for spec in inputs:
@@ -498,13 +506,7 @@ def predict(
             specs.extend(expand([spec]))
     if not specs:
         raise DataError(f"{' '.join(inputs)}: no image or array files found")
-    if save_preprocessed is not None:
-        try:
-            save_preprocessed.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DataError(
-                f"{save_preprocessed}: cannot create the folder ({exc.strerror or exc})"
-            ) from None
+    register_inputs(specs)  # never written over, even before they are read
 
     failures: list[str] = []
 
@@ -514,7 +516,7 @@ def predict(
 
     if use_dask:
         failures = _predict_on_dask(
-            net, specs, fmt, top_k, invert, raw, batch_size, chunk_size, scheduler, output
+            net, specs, fmt, top_k, invert, raw, batch_size, chunk_size, scheduler, output, force
         )
         if failures and len(specs) > 1:
             render.message(
@@ -528,13 +530,14 @@ def predict(
     if fmt is Format.csv:
         render.write_lines([csv_header(top_k)])
     options = ImageOptions(invert=invert, raw=raw)
+    file_name = FileNames()
     with render.InputProgress(len(specs)) as progress:
         batches = iter_batches(specs, batch_size, stdin, images=options, on_error=on_error)
         for names, pixels in batches:
             lines = predict_lines(net, names, pixels, fmt.value, top_k)
             if save_preprocessed is not None:
                 for name, digit in zip(names, pixels, strict=True):
-                    save_digit(digit, save_preprocessed / _file_name(name))
+                    save_digit(digit, save_preprocessed / file_name(name), overwrite=force)
             if show:  # each digit, then its result line
                 probs = run_forward(net, pixels)  # (b, 10)
                 for i, name in enumerate(names):
@@ -563,22 +566,21 @@ def _predict_on_dask(
     chunk_size: int,
     scheduler: str | None,
     output: Path | None,
+    force: bool,
 ) -> list[str]:
     """predict's output through the Dask engine: the same lines, chunk by chunk, in order."""
     import json
 
     from nnmnist import distributed, render
+    from nnmnist.atomic import write_file
     from nnmnist.formats import csv_header
     from nnmnist.inputs import ImageOptions
+    from nnmnist.outputs import prepare_folder, remove_old_parts
 
     failures: list[str] = []
     if output is not None:
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise NnmnistError(
-                f"{output}: cannot create the folder ({exc.strerror or exc})"
-            ) from None
+        prepare_folder(output, force, "--output")
+        remove_old_parts(output)
     elif fmt is Format.csv:
         render.write_lines([csv_header(top_k)])
     parts: list[dict[str, Any]] = []
@@ -616,7 +618,8 @@ def _predict_on_dask(
             "images": sum(p["images"] for p in parts),
             "failures": failures,
         }
-        (output / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        text = (json.dumps(manifest, indent=2) + "\n").encode()
+        write_file(output / "manifest.json", lambda f: f.write(text))
         render.message(f"wrote {len(parts)} parts and manifest.json to {output}")
     return failures
 
@@ -624,19 +627,6 @@ def _predict_on_dask(
 def _whole_batches(chunk_size: int, batch_size: int) -> int:
     """Chunks hold whole batches, so that every engine forms the same batches."""
     return max(1, -(-chunk_size // batch_size)) * batch_size
-
-
-def _is_same_dir(a: Path, b: str) -> bool:
-    try:
-        return a.is_dir() and Path(b).is_dir() and a.resolve() == Path(b).resolve()
-    except OSError:
-        return False
-
-
-def _file_name(name: str) -> str:
-    """A flat, safe PNG file name for an input name such as scans/a.png or digits.npy:3."""
-    stem = name.lstrip("./").replace(os.sep, "_").replace(":", "_") or "stdin"
-    return stem if stem.lower().endswith(".png") else stem + ".png"
 
 
 def _checkpoint_path(weights: Path) -> Path:
@@ -717,11 +707,11 @@ def train(
 
     from nnmnist import data as datasets
     from nnmnist import render
-    from nnmnist.atomic import atomic_write
+    from nnmnist.atomic import RefusedTarget, write_file
     from nnmnist.errors import NnmnistError
     from nnmnist.evaluation import evaluate as run_evaluation
     from nnmnist.training import TrainConfig, Trainer, checkpoint_config
-    from nnmnist.weights import is_shipped_model, save_weights
+    from nnmnist.weights import is_shipped_model, read_checkpoint, save_weights
 
     ckpt = _checkpoint_path(weights)
     if weights.is_dir():
@@ -729,21 +719,19 @@ def train(
     if is_shipped_model(weights):
         raise NnmnistError(f"{weights}: is the shipped model; write your own weights elsewhere")
     if resume:
+        if not ckpt.exists():
+            raise NnmnistError(f"{ckpt}: no checkpoint to resume from; train without --resume")
+        saved = read_checkpoint(ckpt)
         try:
-            with np.load(ckpt, allow_pickle=False) as npz:
-                saved = {k: npz[k] for k in npz.files}
             config = checkpoint_config(saved)
-        except FileNotFoundError:
-            raise NnmnistError(
-                f"{ckpt}: no checkpoint to resume from; train without --resume"
-            ) from None
-        except (OSError, ValueError, KeyError) as exc:
+        except ValueError as exc:
             raise NnmnistError(f"{ckpt}: not a usable checkpoint ({exc})") from None
     else:
-        if weights.exists() and not force:
-            raise NnmnistError(
-                f"{weights}: already exists; pass --force to overwrite it or --resume"
-            )
+        for target in (weights, ckpt):
+            if (target.exists() or target.is_symlink()) and not force:
+                raise NnmnistError(
+                    f"{target}: already exists; pass --force to overwrite it or --resume"
+                )
         trainable = [a for a in _activation_names() if a != "step"]
         if activation not in trainable:
             raise typer.BadParameter(
@@ -771,7 +759,10 @@ def train(
         )
     trainer = Trainer(config, ds.images, ds.labels)
     if resume:
-        trainer.restore(saved)
+        try:
+            trainer.restore(saved)
+        except ValueError as exc:
+            raise NnmnistError(f"{ckpt}: not a usable checkpoint ({exc})") from None
     meta: dict[str, Any] = {
         "creator": "nnmnist train",
         "version": __version__,
@@ -805,14 +796,20 @@ def train(
 
     def save_best() -> None:
         meta.update(best_epoch=trainer.best_epoch, val_accuracy=trainer.val_accuracy)
-        save_weights(trainer.best_network(), weights, meta)
+        save_weights(trainer.best_network(), weights, meta, overwrite=force or resume)
 
     def on_epoch(report: Any) -> None:
         progress.on_epoch(report)
         if report.improved:
             save_best()
         try:
-            atomic_write(ckpt, lambda f: np.savez(f, **trainer.checkpoint()))  # type: ignore[arg-type]
+            write_file(
+                ckpt,
+                lambda f: np.savez(f, **trainer.checkpoint()),  # type: ignore[arg-type]
+                overwrite=force or resume,
+            )
+        except RefusedTarget as exc:
+            raise NnmnistError(f"{ckpt}: {exc.strerror}") from None
         except OSError as exc:
             raise NnmnistError(
                 f"{ckpt}: cannot write the checkpoint ({exc.strerror or exc})"

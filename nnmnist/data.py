@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist import idx
-from nnmnist.atomic import atomic_write
+from nnmnist.atomic import write_file
 from nnmnist.errors import DataError, SourceUnavailableError
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -134,7 +134,7 @@ def load_openml(
         )
     images, labels = _fetch_openml(openml_timeout() if timeout is None else timeout)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(cached, lambda f: np.savez(f, images=images, labels=labels))
+    write_file(cached, lambda f: np.savez(f, images=images, labels=labels), overwrite=True)
     return images, labels
 
 

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from nnmnist import data as datasets
 from nnmnist import idx
-from nnmnist.atomic import atomic_write
+from nnmnist.atomic import write_file
 from nnmnist.core.network import Network
 from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
 from nnmnist.evaluation import Evaluation, evaluate
@@ -207,7 +207,7 @@ def predict_chunk(
             f.write(data)
 
         try:
-            atomic_write(out_file, write)
+            write_file(out_file, write, overwrite=True)  # a retried task redoes its part
         except OSError as exc:
             raise NnmnistError(
                 f"{out_file}: the worker cannot write it ({exc.strerror or exc})"

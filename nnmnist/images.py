@@ -230,9 +230,18 @@ def raw_image(
     return np.round(grey * 255).astype(np.uint8)
 
 
-def save_digit(pixels: NDArray[Any], path: Path) -> None:
-    """Write 784 pixels (uint8 0-255, or floats in [0, 1]) as a 28x28 8-bit grey PNG."""
+def save_digit(pixels: NDArray[Any], path: Path, *, overwrite: bool = False) -> None:
+    """Write 784 pixels (uint8 0-255, or floats in [0, 1]) as a 28x28 8-bit grey PNG, through
+    the one writer (never over a link, an input or, without overwrite, an existing file)."""
+    from nnmnist.atomic import RefusedTarget, write_file
+
     img = np.asarray(pixels).reshape(FIELD, FIELD)
     if img.dtype != np.uint8:
         img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
-    Image.fromarray(img, mode="L").save(path, format="PNG")
+    picture = Image.fromarray(img, mode="L")
+    try:
+        write_file(path, lambda f: picture.save(f, format="PNG"), overwrite=overwrite)
+    except RefusedTarget as exc:
+        raise ImageError(f"{path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None

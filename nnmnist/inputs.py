@@ -100,9 +100,7 @@ def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
         if header.dtype.kind not in "biuf":
             raise DataError(f"{name}: pixels have dtype {header.dtype}; expected numbers 0-255")
         if header.fortran_order:  # rows are not contiguous: map the file, copy the rows out
-            mapped = np.memmap(
-                f, header.dtype, "r", header.data_offset, header.shape, order="F"
-            )
+            mapped = np.memmap(f, header.dtype, "r", header.data_offset, header.shape, order="F")
             return np.array(_as_rows(mapped, name)[start:stop])
         f.seek(header.data_offset + start * 784 * header.dtype.itemsize)
         n = stop - start

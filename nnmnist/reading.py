@@ -27,17 +27,51 @@ MAX_IMAGE_FILE_BYTES = 64 * MB  # an image file, before decoding
 MAX_LINE = 64 * 1024  # a CSV row of 785 values needs under 4 kB
 MAX_PATH_LINE = 4096  # a path on standard input
 
+# (device, inode) of every file a command reads: the writer never writes over one of them.
+# The CLI starts a run for each command; library callers that read and then save a file
+# on purpose are not tracked.
+INPUTS: set[tuple[int, int]] = set()
+_tracking = False
+
+
+def start_run() -> None:
+    """From now on, every file read counts as an input of the run (the CLI calls this)."""
+    global _tracking
+    _tracking = True
+    INPUTS.clear()
+
+
+def end_run() -> None:
+    global _tracking
+    _tracking = False
+    INPUTS.clear()
+
+
+def register_inputs(paths: list[str]) -> None:
+    """Count these paths as inputs before they are read (predict reads them one by one)."""
+    if _tracking:
+        for p in paths:
+            if (identity := file_identity(p)) is not None:
+                INPUTS.add(identity)
+
 
 def size_text(n: int) -> str:
     return f"{n / MB:,.0f} MB" if n >= MB else f"{n:,} bytes"
 
 
 def open_file(
-    path: str | os.PathLike[str], name: str, error: type[NnmnistError], max_bytes: int | None = None
+    path: str | os.PathLike[str],
+    name: str,
+    error: type[NnmnistError],
+    max_bytes: int | None = None,
+    *,
+    register: bool = True,
 ) -> BinaryIO:
     """Open a regular file for reading (the caller closes it); refuse anything else.
 
-    max_bytes: refuse a file larger than this (for inputs that are loaded whole).
+    max_bytes: refuse a file larger than this (for inputs that are loaded whole). register:
+    count it among the run's inputs, which are never written (a checkpoint being resumed is
+    read whole first, then replaced: it is not registered).
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -71,6 +105,8 @@ def open_file(
             )
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        if register and _tracking:
+            INPUTS.add((st.st_dev, st.st_ino))
     except BaseException:
         os.close(fd)
         raise
@@ -78,10 +114,15 @@ def open_file(
 
 
 def read_file(
-    path: str | os.PathLike[str], name: str, error: type[NnmnistError], max_bytes: int
+    path: str | os.PathLike[str],
+    name: str,
+    error: type[NnmnistError],
+    max_bytes: int,
+    *,
+    register: bool = True,
 ) -> bytes:
     """A whole regular file of at most max_bytes (checked before and while reading)."""
-    with open_file(path, name, error, max_bytes) as f:
+    with open_file(path, name, error, max_bytes, register=register) as f:
         return read_capped(f, name, error, max_bytes)
 
 

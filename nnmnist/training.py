@@ -12,14 +12,21 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.core.backprop import loss_and_gradients
-from nnmnist.core.network import N_CLASSES, N_INPUTS, Network, init_network, predict
+from nnmnist.core.network import (
+    INIT_SCHEMES,
+    N_CLASSES,
+    N_INPUTS,
+    Network,
+    init_network,
+    predict,
+)
 from nnmnist.core.optim import OPTIMIZERS, Optimizer
 
 
@@ -46,8 +53,55 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        return cls(**{**d, "hidden": tuple(d["hidden"])})
+    def from_dict(cls, d: Any) -> TrainConfig:
+        """A config read back from a checkpoint: every key, type and range checked (the file
+        may have been edited); ValueError names what is wrong."""
+        if not isinstance(d, dict):
+            raise ValueError("the config is not a JSON object")
+        names = {f.name for f in fields(cls)}
+        if set(d) != names:
+            odd = sorted(set(d) ^ names)[0]
+            raise ValueError(f"the config has {'an unknown' if odd in d else 'no'} key {odd!r}")
+        hidden = d["hidden"]
+        if not (
+            isinstance(hidden, list)
+            and 1 <= len(hidden) <= 32
+            and all(_is_int(h, 1, 100_000) for h in hidden)
+        ):
+            raise ValueError("hidden must be a list of 1 to 32 layer sizes of 1 to 100000")
+        choices = {
+            "activation": ("relu", "sigmoid", "tanh", "identity"),
+            "init": INIT_SCHEMES,
+            "optimizer": tuple(OPTIMIZERS),
+            "schedule": ("cosine", "constant"),
+            "dtype": ("float32", "float64"),
+        }
+        for key, allowed in choices.items():
+            if d[key] not in allowed:
+                raise ValueError(f"{key} must be one of {', '.join(allowed)}")
+        ints = {
+            "batch_size": (1, 60_000),
+            "epochs": (1, 10_000),
+            "seed": (0, 2**63 - 1),
+            "val_size": (0, 10**7),
+            "augment": (0, 8),
+        }
+        for key, (lo, hi) in ints.items():
+            if not _is_int(d[key], lo, hi):
+                raise ValueError(f"{key} must be a whole number from {lo} to {hi}")
+        if d["patience"] is not None and not _is_int(d["patience"], 1, 10_000):
+            raise ValueError("patience must be null or a whole number from 1 to 10000")
+        for key in ("lr", "weight_decay"):
+            value = d[key]
+            if not (isinstance(value, int | float) and not isinstance(value, bool)):
+                raise ValueError(f"{key} must be a number")
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{key} must be a finite number >= 0")
+        return cls(**{**d, "hidden": tuple(hidden)})
+
+
+def _is_int(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
 
 
 @dataclass(frozen=True)
@@ -218,16 +272,63 @@ class Trainer:
         return arrays
 
     def restore(self, arrays: dict[str, NDArray[Any]]) -> None:
-        state = json.loads(str(arrays["state"]))
+        """Take back a checkpoint() (read from a file: shapes, dtypes and values checked;
+        ValueError names what does not fit)."""
+        state = _state(arrays)
+        expected = self.checkpoint()
+        for key, want in expected.items():
+            if key == "state":
+                continue
+            got = arrays.get(key)
+            if got is None or got.shape != want.shape or got.dtype != want.dtype:
+                raise ValueError(f"{key} is missing or does not fit this network")
+            if got.dtype.kind == "f" and not np.isfinite(got).all():
+                raise ValueError(f"{key} holds NaN or infinite values")
+        extra = sorted(set(arrays) - set(expected))
+        if extra:
+            raise ValueError(f"unexpected array {extra[0]!r}")
         for i, p in enumerate(self.params):
             p[...] = arrays[f"param{i}"]
         self.best = [np.array(arrays[f"best{i}"]) for i in range(len(self.params))]
         self.optimizer.load_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt_")})
-        self.epoch = state["epoch"]
-        self.best_val, self.best_epoch = state["best_val"], state["best_epoch"]
-        self.rng.bit_generator.state = state["rng"]
-        self.history = [EpochReport(**r) for r in state["history"]]
+        self.epoch, self.best_epoch = state["epoch"], state["best_epoch"]
+        self.best_val = state["best_val"]
+        try:
+            self.rng.bit_generator.state = state["rng"]
+            self.history = [EpochReport(**r) for r in state["history"]]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"the saved generator state or history is damaged ({exc})") from None
+
+
+def _state(arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
+    raw = arrays.get("state")
+    if raw is None or raw.shape != () or raw.dtype.kind != "U":
+        raise ValueError("no state entry")
+    try:
+        state = json.loads(str(raw))
+    except ValueError:
+        raise ValueError("the state entry is not valid JSON") from None
+    if not isinstance(state, dict) or set(state) != {
+        "config",
+        "epoch",
+        "best_val",
+        "best_epoch",
+        "rng",
+        "history",
+    }:
+        raise ValueError("the state entry does not have the keys nnmnist writes")
+    epochs = state["config"].get("epochs") if isinstance(state["config"], dict) else None
+    top: int = epochs if isinstance(epochs, int) and _is_int(epochs, 1, 10_000) else 10_000
+    if not (_is_int(state["epoch"], 0, top) and _is_int(state["best_epoch"], 0, top)):
+        raise ValueError("epoch and best_epoch must be whole numbers within the run")
+    best = state["best_val"]
+    if not (isinstance(best, float | int) and -1 <= best <= 1):
+        raise ValueError("best_val must be a number from -1 to 1")
+    if not isinstance(state["history"], list) or len(state["history"]) > top:
+        raise ValueError("history must be a list of epochs")
+    return state
 
 
 def checkpoint_config(arrays: dict[str, NDArray[Any]]) -> TrainConfig:
-    return TrainConfig.from_dict(json.loads(str(arrays["state"]))["config"])
+    """The config a checkpoint was made with, checked (ValueError names what is wrong)."""
+    return TrainConfig.from_dict(_state(arrays)["config"])

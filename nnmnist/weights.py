@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from nnmnist.atomic import atomic_write
+from nnmnist.atomic import RefusedTarget, write_file
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import UnsafeFileError, WeightsError
@@ -103,6 +103,23 @@ def _read_npz(path: Path, data: bytes) -> dict[str, Any]:
         except ValueError:
             raise WeightsError(f"{path}: the meta entry is not valid JSON") from None
     return obj
+
+
+_CHECKPOINT_MEMBER = re.compile(r"^(param[0-9]+|best[0-9]+|opt_[a-z]+[0-9]*|state)$")
+
+
+def read_checkpoint(path: Path) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of a training checkpoint (.npz), bounded and checked like a weight file.
+
+    It is not counted among the run's inputs: resuming reads it whole, then replaces it.
+    """
+    data = read_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES, register=False)
+    check_npz(data, str(path), WeightsError, expected=lambda m: bool(_CHECKPOINT_MEMBER.match(m)))
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise WeightsError(f"{path}: not a usable checkpoint ({exc})") from None
 
 
 def _plain(value: Any) -> bool:
@@ -208,9 +225,14 @@ def network_to_dict(net: Network, meta: dict[str, Any] | None = None) -> dict[st
 
 
 def save_weights(
-    net: Network, path: str | os.PathLike[str], meta: dict[str, Any] | None = None
+    net: Network,
+    path: str | os.PathLike[str],
+    meta: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> None:
-    """Write the network atomically: .npz by that suffix, the book's pickle otherwise."""
+    """Write the network through the one writer: .npz by that suffix, the book's pickle
+    otherwise. overwrite: replace an existing file this run did not write."""
     path = Path(path)
     obj = network_to_dict(net, meta)
     if not _plain(obj[META_KEY]):
@@ -225,7 +247,9 @@ def save_weights(
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, write)
+        write_file(path, write, overwrite=overwrite)
+    except RefusedTarget as exc:
+        raise WeightsError(f"{path}: {exc.strerror}") from None
     except OSError as exc:  # a read-only folder, a full disk: the old file, if any, is intact
         raise WeightsError(
             f"{path}: cannot write ({exc.strerror or exc}); nothing was changed"

@@ -190,7 +190,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
     (
         "save-preprocessed is a file",
         [*P, "seven.png", "--save-preprocessed", "existing.pkl"],
-        2,
+        1,
         "exists and is not a folder",
     ),
     (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from nnmnist import data
-from nnmnist.atomic import atomic_write, clean_stale
+from nnmnist.atomic import ABANDONED_AFTER, atomic_write, clean_stale
 from nnmnist.cli import app
 from nnmnist.errors import SourceUnavailableError
 from nnmnist.weights import load_weights, save_weights
@@ -131,7 +132,7 @@ def write(f):
     f.flush()
     print("writing", flush=True)
     time.sleep(60)
-atomic_write(sys.argv[1], write)
+atomic_write(sys.argv[1], write, overwrite=True)
 """
 
 
@@ -149,17 +150,36 @@ def test_sigkill_during_a_save(tmp_path, small_net):
     load_weights(path)
     stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(stale) == 1  # what the killed writer left...
-    assert clean_stale(path) == stale  # ...is recognised as stale and removed
+    assert clean_stale(path) == []  # ...is young: it could be a writer that has not locked yet
+    old = time.time() - 2 * ABANDONED_AFTER
+    os.utime(stale[0], (old, old))
+    assert clean_stale(path) == stale  # ...then, unlocked and old, it is removed
     save_weights(small_net, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
 
 
-def test_a_live_writers_temporary_is_left_alone(tmp_path):
+def test_a_live_writers_temporary_is_left_alone_however_old(tmp_path):
+    # A lock, not a process id: a writer in another PID namespace is seen the same way.
     path = tmp_path / "w.npz"
-    mine = tmp_path / f".w.npz.{os.getpid()}.abc.tmp"
-    mine.write_bytes(b"in progress")
-    assert clean_stale(path) == []
-    assert mine.exists()
+    live = tmp_path / ".w.npz.abc123.tmp"
+    live.write_bytes(b"in progress")
+    old = time.time() - 10 * ABANDONED_AFTER
+    os.utime(live, (old, old))
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        assert clean_stale(path) == []
+        assert live.exists()
+    assert clean_stale(path) == [live]  # the lock went with its holder
+
+
+def test_stale_clean_up_reads_names_literally(tmp_path):
+    other = tmp_path / ".a.pkl.xyz.tmp"  # another file's temporary
+    other.write_bytes(b"")
+    old = time.time() - 10 * ABANDONED_AFTER
+    os.utime(other, (old, old))
+    assert clean_stale(tmp_path / "?.pkl") == []  # '?' is a character, not a pattern
+    assert clean_stale(tmp_path / "*") == []
+    assert other.exists()
 
 
 def test_sigkill_during_training_then_resume(tmp_path, bundled_train_folder):

@@ -202,7 +202,9 @@ def test_save_preprocessed_and_raw(runner, tmp_path, test_digits):
 
     x, _ = test_digits
     Image.fromarray(x[0].reshape(28, 28)).save("raw.png")
-    result = runner.invoke(app, ["predict", "raw.png", "--raw", "--save-preprocessed", str(out)])
+    result = runner.invoke(
+        app, ["predict", "raw.png", "--raw", "--save-preprocessed", str(out), "--force"]
+    )
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.asarray(Image.open(out / "raw.png")).reshape(784), x[0])
     big = runner.invoke(app, ["predict", str(paths[0]), "--raw"])

@@ -1,0 +1,70 @@
+"""Folders that commands write many files into: --save-preprocessed and the Dask --output.
+
+A folder must be new or empty unless --force; with --force, files in it may be replaced, but
+never one of the run's inputs (the writer checks device and inode). Input names become file
+names one to one: distinct inputs never share an output file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nnmnist.errors import NnmnistError
+from nnmnist.formats import printable
+
+
+def prepare_folder(folder: Path, force: bool, option: str) -> None:
+    """Create folder, or accept it if it is empty (or if force); refuse a file or a link."""
+    if folder.is_symlink():
+        raise NnmnistError(f"{folder}: is a symbolic link; give {option} a real folder")
+    if folder.exists() and not folder.is_dir():
+        raise NnmnistError(f"{folder}: exists and is not a folder ({option})")
+    if folder.is_dir():
+        try:
+            empty = next(os.scandir(folder), None) is None
+        except OSError as exc:
+            raise NnmnistError(f"{folder}: cannot read the folder ({exc.strerror})") from None
+        if not empty and not force:
+            raise NnmnistError(
+                f"{folder}: is not empty; give {option} a new or empty folder, or pass --force "
+                "to write into it"
+            )
+        return
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise NnmnistError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
+
+
+class FileNames:
+    """A flat, safe, distinct file name for each input name (scans/a.png, digits.npy:3, ...)."""
+
+    def __init__(self, suffix: str = ".png") -> None:
+        self.suffix = suffix
+        self.given: dict[str, str] = {}  # input name -> file name
+        self.taken: set[str] = set()
+
+    def __call__(self, name: str) -> str:
+        if name in self.given:
+            return self.given[name]
+        stem = printable(name).lstrip("./").replace(os.sep, "_").replace(":", "_") or "stdin"
+        if stem.lower().endswith(self.suffix):
+            stem = stem[: -len(self.suffix)]
+        stem = stem[:200]  # file names have a length limit (255 bytes)
+        candidate, n = stem + self.suffix, 1
+        while candidate in self.taken:  # a/b.png and a_b.png: the second gets -2
+            n += 1
+            candidate = f"{stem}-{n}{self.suffix}"
+        self.taken.add(candidate)
+        self.given[name] = candidate
+        return candidate
+
+
+def remove_old_parts(folder: Path) -> None:
+    """With --force, the Dask engine's earlier part files and manifest go first (only those)."""
+    for entry in os.scandir(folder):
+        name = entry.name
+        old_part = name.startswith("part-") and name.rsplit(".", 1)[-1] in ("txt", "csv", "jsonl")
+        if (old_part or name == "manifest.json") and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink()
