@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -182,9 +183,27 @@ EngineOption = Annotated[
     EngineName,
     typer.Option(help="local: this process; dask: Dask threads, or a cluster with --scheduler."),
 ]
+_ADDRESS = re.compile(
+    r"^(tcp|tls|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?):([0-9]{1,5})$"
+)
+
+
+def _check_scheduler(value: str | None) -> str | None:
+    """A scheduler address is checked at once (distributed took 20 s to call it invalid)."""
+    if value is None or value == "":
+        return None
+    m = _ADDRESS.match(value)
+    if m is None or not 0 < int(m.group(4)) < 65536:
+        raise typer.BadParameter(
+            f"{value[:100]!r} is not a scheduler address such as tcp://10.0.0.5:8786"
+        )
+    return value
+
+
 SchedulerOption = Annotated[
     str | None,
     typer.Option(
+        callback=_check_scheduler,
         envvar="NNMNIST_SCHEDULER",
         help="A Dask scheduler, tcp://host:port (implies --engine dask).",
         show_default=False,
@@ -861,3 +880,16 @@ def main() -> None:
     except BrokenPipeError:  # pragma: no cover - raised while flushing at exit
         _broken_pipe()
         sys.exit(0)
+    except SystemExit as exc:
+        _hard_exit_if_needed(exc.code)
+        raise
+
+
+def _hard_exit_if_needed(code: Any) -> None:
+    """After a Dask client failed (or Ctrl-C stopped one), end the process at once: its threads
+    and finalisers would print tracebacks at interpreter exit, after the one error line."""
+    distributed = sys.modules.get("nnmnist.distributed")
+    if distributed is not None and getattr(distributed, "needs_hard_exit", False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)

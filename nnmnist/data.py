@@ -8,8 +8,10 @@ IDX test set, so every source gives the same images for the same split.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+import threading
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ BUNDLED_DIR = Path(__file__).parent / "bundled"
 N_TRAIN, N_TEST = 60_000, 10_000
 SPLITS = ("test", "notebook", "train")
 OPENML_TIMEOUT = 30.0
+MAX_TIMEOUT = 3600.0
+DEADLINE_WAITS = 10  # a whole OpenML download may take this many NNMNIST_TIMEOUTs
 MAX_DATASET_IMAGES = 120_000  # held in memory whole: 94 MB of pixels
 
 _IDX_NAMES = {
@@ -101,12 +105,24 @@ def _openml_cache_file() -> Path:
     return cache_dir() / "mnist_784.npz"
 
 
-def openml_timeout() -> float:
-    """Seconds to wait on OpenML per request: $NNMNIST_TIMEOUT, else 30."""
+def network_timeout() -> float:
+    """Seconds to wait on the network (OpenML, a Dask scheduler): $NNMNIST_TIMEOUT, else 30."""
+    text = os.environ.get("NNMNIST_TIMEOUT", "")
+    if not text:
+        return OPENML_TIMEOUT
     try:
-        return float(os.environ.get("NNMNIST_TIMEOUT", OPENML_TIMEOUT))
+        value = float(text)
     except ValueError:
-        raise DataError("NNMNIST_TIMEOUT must be a number of seconds") from None
+        value = math.nan
+    if not (0 < value <= MAX_TIMEOUT):  # NaN fails this too
+        raise DataError(
+            f"NNMNIST_TIMEOUT must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
+            f"not {text[:40]!r}"
+        )
+    return value
+
+
+openml_timeout = network_timeout
 
 
 def offline() -> bool:
@@ -132,13 +148,40 @@ def load_openml(
             f"offline, and no OpenML copy of MNIST is cached in {cached.parent}; use --data "
             "bundled for the test split, or --data DIR with the MNIST IDX files"
         )
-    images, labels = _fetch_openml(openml_timeout() if timeout is None else timeout)
+    images, labels = _fetch_openml(network_timeout() if timeout is None else timeout)
     cached.parent.mkdir(parents=True, exist_ok=True)
     write_file(cached, lambda f: np.savez(f, images=images, labels=labels), overwrite=True)
     return images, labels
 
 
 def _fetch_openml(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """fetch_openml with a deadline for the whole download, not only for each socket wait: a
+    server that trickles one byte a second never times out a recv. The fetch runs in a daemon
+    thread; past the deadline nnmnist gives up on it (and the process exits without it)."""
+    box: dict[str, object] = {}
+
+    def fetch() -> None:
+        try:
+            box["result"] = _fetch_openml_now(timeout)
+        except BaseException as exc:  # handed to the waiting thread below
+            box["error"] = exc
+
+    deadline = DEADLINE_WAITS * timeout
+    thread = threading.Thread(target=fetch, name="nnmnist-openml", daemon=True)
+    thread.start()
+    thread.join(deadline)
+    if thread.is_alive():
+        raise SourceUnavailableError(
+            f"cannot fetch mnist_784 from OpenML: no complete answer within {deadline:g} s "
+            f"({DEADLINE_WAITS} x NNMNIST_TIMEOUT); use --data bundled for the test split, or "
+            "--data DIR with the MNIST IDX files"
+        )
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["result"]  # type: ignore[return-value]
+
+
+def _fetch_openml_now(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     import sklearn.datasets
 
     old = socket.getdefaulttimeout()

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -236,6 +237,53 @@ def evaluate_chunk(
         return evaluate(net, ds.images[start:stop], ds.labels[start:stop], batch_size)
 
 
+# Set while a Dask client exists or failed half-way: its threads and finalisers can print
+# tracebacks at interpreter exit, so the CLI then ends the process without running them.
+needs_hard_exit = False
+RESULT_WAITS = 20  # one chunk's result may take this many NNMNIST_TIMEOUTs (10 min by default)
+
+
+def _connect(scheduler: str, timeout: float) -> Any:
+    """A Client for the scheduler, or an error within timeout seconds, whatever the server does
+    (one that accepts the connection and never answers held distributed's own timeout)."""
+    global needs_hard_exit
+    from distributed import Client
+
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(scheduler, timeout=timeout, set_as_default=False)
+        except BaseException as exc:  # handed to the waiting thread below
+            box["error"] = exc
+
+    needs_hard_exit = True
+    thread = threading.Thread(target=connect, name="nnmnist-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    hint = "start one with `dask scheduler` and workers with `dask worker ADDRESS`"
+    if thread.is_alive():
+        raise SourceUnavailableError(
+            f"the Dask scheduler at {scheduler} did not answer within {timeout:g} s "
+            f"(NNMNIST_TIMEOUT); {hint}"
+        )
+    if "error" in box:
+        exc = box["error"]
+        raise SourceUnavailableError(
+            f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}); {hint}"
+        )
+    return box["client"]
+
+
+def _result(future: Any, timeout: float) -> Any:
+    try:
+        return future.result(timeout=timeout)
+    except TimeoutError:
+        raise SourceUnavailableError(
+            f"no result from the Dask cluster within {timeout:g} s; are its workers alive?"
+        ) from None
+
+
 class Engine:
     """Runs a function over chunks on Dask and yields the results in submission order."""
 
@@ -244,23 +292,22 @@ class Engine:
         self.scheduler = scheduler
         self.window = window or 2 * (os.cpu_count() or 2)
         self.client: Any = None
+        self.timeout = datasets.network_timeout()
         if scheduler:
-            from distributed import Client
-
-            try:
-                self.client = Client(scheduler, timeout=10, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise SourceUnavailableError(
-                    f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
-                    "`dask scheduler` and workers with `dask worker ADDRESS`"
-                ) from None
+            self.client = _connect(scheduler, self.timeout)
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        global needs_hard_exit
         if self.client is not None:
-            self.client.close()
+            try:
+                self.client.close(timeout=self.timeout)
+            except Exception:  # noqa: S110 - a cluster that went away: nothing left to close
+                return
+            if exc[0] is None:
+                needs_hard_exit = False
 
     def map(self, fn: Callable[..., Any], net: Network, chunks: list[Any]) -> Iterator[Any]:
         """fn(net, *chunk) for every chunk, in order, with a bounded number in flight."""
@@ -279,7 +326,7 @@ class Engine:
             if len(pending) >= self.window:
                 break
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft(), RESULT_WAITS * self.timeout)
             for chunk in todo:
                 pending.append(self.client.submit(fn, weights, *chunk, pure=False, retries=2))
                 break

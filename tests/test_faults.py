@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import itertools
 import os
 import signal
 import socket
@@ -239,3 +241,103 @@ def test_a_full_disk_during_a_save_through_the_cli(runner, tmp_path, monkeypatch
     )
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["w.pkl"]
+
+
+@pytest.fixture
+def trickling_server():
+    """Answers every request one byte at a time, a byte every half second, forever."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.recv(65536)
+            for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: "):
+                if stop.wait(0.5):
+                    break
+                conn.sendall(bytes([byte]))
+        conn.close()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_a_server_that_trickles_bytes_meets_the_overall_deadline(openml_at, trickling_server):
+    # Each recv gets a byte within the 1 s socket timeout, so only a deadline ends the wait.
+    openml_at(trickling_server)
+    start = time.monotonic()
+    with pytest.raises(SourceUnavailableError, match=r"no complete answer within 10 s"):
+        data.load("openml", "test")
+    assert time.monotonic() - start < 15
+
+
+def _nnmnist(args, env_extra, timeout=60):
+    exe = os.path.join(os.path.dirname(sys.executable), "nnmnist")
+    env = {**os.environ, "NO_COLOR": "1", **env_extra}
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_a_dask_scheduler_that_never_answers_is_given_up_on_in_time(stalling_server, tmp_path):
+    port, _ = stalling_server
+    np.save(tmp_path / "x.npy", np.zeros((3, 784), np.uint8))
+    start = time.monotonic()
+    result = _nnmnist(
+        ["predict", str(tmp_path / "x.npy"), "--scheduler", f"tcp://127.0.0.1:{port}"],
+        {"NNMNIST_TIMEOUT": "2"},
+    )
+    assert time.monotonic() - start < 20
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "did not answer within 2 s" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_malformed_scheduler_address_is_a_usage_error_at_once(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 784), np.uint8))
+    start = time.monotonic()
+    result = _nnmnist(["predict", str(tmp_path / "x.npy"), "--scheduler", "tcp://host:port:x"], {})
+    assert time.monotonic() - start < 10
+    assert result.returncode == 2 and "not a scheduler address" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_while_waiting_for_a_scheduler_leaves_no_traceback(stalling_server, tmp_path):
+    port, _ = stalling_server
+    np.save(tmp_path / "x.npy", np.zeros((3, 784), np.uint8))
+    exe = os.path.join(os.path.dirname(sys.executable), "nnmnist")
+    proc = subprocess.Popen(
+        [exe, "predict", str(tmp_path / "x.npy"), "--scheduler", f"tcp://127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NNMNIST_TIMEOUT": "60", "NO_COLOR": "1"},
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err == "error: interrupted\n" and out == ""
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0", "inf", "soon", "1e9"])
+def test_a_bad_timeout_variable_is_one_clear_line(value):
+    result = _nnmnist(
+        ["evaluate", "--data", "openml", "--limit", "5"],
+        {"NNMNIST_TIMEOUT": value, "NNMNIST_CACHE": "/nonexistent-nnmnist"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "NNMNIST_TIMEOUT must be" in result.stderr
