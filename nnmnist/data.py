@@ -16,6 +16,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +24,8 @@ from numpy.typing import NDArray
 from nnmnist import idx
 from nnmnist.atomic import write_file
 from nnmnist.errors import DataError, SourceUnavailableError
+from nnmnist.npyfile import check_npz
+from nnmnist.reading import open_file
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 N_TRAIN, N_TEST = 60_000, 10_000
@@ -135,23 +138,55 @@ def load_openml(
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """All 70,000 rows of OpenML's mnist_784, as uint8, from the cache or the network."""
     cached = _openml_cache_file()
-    if cached.is_file():
+    damage = ""
+    if cached.exists() or cached.is_symlink():
         try:
-            with np.load(cached, allow_pickle=False) as npz:
-                images, labels = npz["images"], npz["labels"]
-            if images.shape == (N_TRAIN + N_TEST, 784) and labels.shape == (N_TRAIN + N_TEST,):
-                return images.astype(np.uint8, copy=False), labels.astype(np.uint8, copy=False)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass  # a damaged cache entry: fetch again and replace it
+            return _read_cache(cached)
+        except DataError as exc:
+            damage = str(exc)
+            if no_network or offline():
+                raise DataError(
+                    f"{damage}; delete it, or run without --offline to fetch MNIST again"
+                ) from None
     if no_network or offline():
         raise SourceUnavailableError(
             f"offline, and no OpenML copy of MNIST is cached in {cached.parent}; use --data "
             "bundled for the test split, or --data DIR with the MNIST IDX files"
         )
     images, labels = _fetch_openml(network_timeout() if timeout is None else timeout)
+    _check_rows(images, labels, "OpenML's mnist_784")
     cached.parent.mkdir(parents=True, exist_ok=True)
-    write_file(cached, lambda f: np.savez(f, images=images, labels=labels), overwrite=True)
+    try:  # a damaged entry is replaced; a link or a folder in its place is not written through
+        write_file(cached, lambda f: np.savez(f, images=images, labels=labels), overwrite=True)
+    except OSError as exc:
+        raise DataError(f"{cached}: cannot write the cache ({exc.strerror or exc})") from None
     return images, labels
+
+
+CACHE_MAX_BYTES = 64 << 20  # 70,000 x 784 pixels and their labels, uncompressed: 52 MB
+
+
+def _read_cache(path: Path) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """The cached copy, checked: exactly two uint8 arrays of the right shapes, labels 0-9."""
+    with open_file(path, str(path), DataError, CACHE_MAX_BYTES, register=False) as f:
+        check_npz(f, f"{path}", DataError, expected=lambda m: m in ("images", "labels"))
+        try:
+            with np.load(f, allow_pickle=False) as npz:
+                images, labels = npz["images"], npz["labels"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{path}: a damaged cache entry ({exc})") from None
+    _check_rows(images, labels, str(path))
+    return images, labels
+
+
+def _check_rows(images: NDArray[Any], labels: NDArray[Any], name: str) -> None:
+    n = N_TRAIN + N_TEST
+    if images.dtype != np.uint8 or images.shape != (n, 784):
+        raise DataError(f"{name}: images are {images.dtype} {images.shape}, not uint8 ({n}, 784)")
+    if labels.dtype != np.uint8 or labels.shape != (n,):
+        raise DataError(f"{name}: labels are {labels.dtype} {labels.shape}, not uint8 ({n},)")
+    if labels.max() > 9:
+        raise DataError(f"{name}: a label above 9 ({int(labels.max())})")
 
 
 def _fetch_openml(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
@@ -209,8 +244,19 @@ def _fetch_openml_now(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uin
     target = np.asarray(bunch.target)
     if data.shape != (N_TRAIN + N_TEST, 784) or target.shape != (N_TRAIN + N_TEST,):
         raise DataError(f"OpenML's mnist_784 has an unexpected shape {data.shape}")
-    # liac-arff gives float64 pixels and string labels ("5"); store both as uint8.
-    return data.astype(np.uint8), target.astype(np.int64).astype(np.uint8)
+    # liac-arff gives float64 pixels and string labels ("5"); both become uint8, checked first
+    # (a cast would turn NaN or 300 into some pixel value without a word).
+    if data.dtype.kind not in "iuf" or not np.isfinite(data).all():
+        raise DataError("OpenML's mnist_784 holds pixel values that are not numbers")
+    if data.min() < 0 or data.max() > 255 or not np.array_equal(data, np.round(data)):
+        raise DataError("OpenML's mnist_784 holds pixel values outside the whole numbers 0-255")
+    try:
+        digits = target.astype(np.int64)
+    except (TypeError, ValueError):
+        raise DataError("OpenML's mnist_784 holds labels that are not digits") from None
+    if digits.min() < 0 or digits.max() > 9:
+        raise DataError("OpenML's mnist_784 holds labels outside 0-9")
+    return data.astype(np.uint8), digits.astype(np.uint8)
 
 
 def notebook_test_indices(n: int = N_TRAIN + N_TEST) -> NDArray[np.intp]:

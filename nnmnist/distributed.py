@@ -31,7 +31,7 @@ from nnmnist.formats import SUFFIXES, predict_lines
 from nnmnist.inputs import (
     Batch,
     ImageOptions,
-    check_shape,
+    check_pixel_header,
     image_batch,
     merge_blocks,
     read_npy_rows,
@@ -39,6 +39,7 @@ from nnmnist.inputs import (
     to_pixels,
 )
 from nnmnist.npyfile import check_npy
+from nnmnist.reading import open_file
 
 INSTALL_HINT = "the dask engine needs the optional extra: pip install 'nnmnist[dask]'"
 
@@ -69,26 +70,21 @@ def _count(spec: str) -> tuple[str, int, bool]:
     from nnmnist.images import looks_like_image
 
     path = Path(spec)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if looks_like_image(path, head):
-                return "image", 1, True
-            kind = sniff(head)
-            if kind == "npy":
-                f.seek(0)
-                header = check_npy(f, path.stat().st_size, spec, DataError)
-                check_shape(header.shape, spec)
-                if header.shape in ((28, 28), (784,)):
-                    return "npy", 1, True
-                return "npy", header.shape[0], False
-    except FileNotFoundError:
-        raise DataError(f"{spec}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{spec}: is a folder; give the files inside it") from None
-    except OSError as exc:
-        raise DataError(f"{spec}: cannot read ({exc.strerror})") from None
+    with open_file(path, spec, DataError) as f:
+        head = f.read(8)
+        if looks_like_image(path, head):
+            return "image", 1, True
+        kind = sniff(head)
+        if kind == "npy":
+            f.seek(0)
+            # the local engine's checks, on the client, before any chunk is planned
+            header = check_npy(f, os.fstat(f.fileno()).st_size, spec, DataError)
+            check_pixel_header(header, spec)
+            if header.shape in ((28, 28), (784,)):
+                return "npy", 1, True
+            return "npy", header.shape[0], False
     if kind == "idx":
+        idx.verify_images(path)  # as the local engine does: a broken file yields no result
         return "idx", idx.image_count(path), False
     raise DataError(
         f"{spec}: the dask engine reads .npy, IDX and image files; use --engine local for "

@@ -162,6 +162,11 @@ def _verify(path: Path, ndim: int) -> None:
         _check_end(f, path)
 
 
+def verify_images(path: str | os.PathLike[str]) -> None:
+    """Read an IDX3 file through once (header, exact length, gzip CRC), keeping nothing."""
+    _verify(Path(path), 3)
+
+
 def read_images(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     """All images of an IDX3 file as a (count, 784) uint8 array."""
     # all or nothing already: no separate verification pass

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from nnmnist import idx
 from nnmnist.errors import DataError
-from nnmnist.npyfile import check_npy, check_npz
+from nnmnist.npyfile import NpyHeader, check_npy, check_npz
 from nnmnist.reading import (
     MAX_LOADED_BYTES,
     MAX_PATH_LINE,
@@ -90,15 +90,21 @@ def _iter_array(a: NDArray[Any], name: str, batch_size: int) -> Iterator[Batch]:
         yield names, to_pixels(block, name)
 
 
+def check_pixel_header(header: NpyHeader, name: str) -> None:
+    """What both engines require of a .npy input before reading a row: an image shape and
+    plain numbers (a zero-size dtype would make any row count fit any file size)."""
+    check_shape(header.shape, name)
+    if header.dtype.kind not in "biuf" or header.dtype.itemsize == 0:
+        raise DataError(f"{name}: pixels have dtype {header.dtype}; expected numbers 0-255")
+
+
 def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
     """Rows start..stop-1 of a (N, 784) or (N, 28, 28) .npy as (stop - start, 784), read with
     plain reads: a memory map would keep every page it touched resident until the end.
     Fortran-ordered arrays are memory-mapped instead."""
     with open_file(path, name, DataError) as f:
         header = check_npy(f, os.fstat(f.fileno()).st_size, name, DataError)
-        check_shape(header.shape, name)
-        if header.dtype.kind not in "biuf":
-            raise DataError(f"{name}: pixels have dtype {header.dtype}; expected numbers 0-255")
+        check_pixel_header(header, name)
         if header.fortran_order:  # rows are not contiguous: map the file, copy the rows out
             mapped = np.memmap(f, header.dtype, "r", header.data_offset, header.shape, order="F")
             return np.array(_as_rows(mapped, name)[start:stop])
@@ -110,8 +116,9 @@ def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
 def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
     """A .npy file batch by batch: memory stays at one batch."""
     with open_file(path, name, DataError) as f:
-        shape = check_npy(f, os.fstat(f.fileno()).st_size, name, DataError).shape
-    check_shape(shape, name)
+        header = check_npy(f, os.fstat(f.fileno()).st_size, name, DataError)
+    check_pixel_header(header, name)
+    shape = header.shape
     if shape in ((28, 28), (784,)):
         yield [name], to_pixels(read_npy_rows(path, name, 0, 1), name)
         return
