@@ -140,6 +140,22 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _name_the_weights(label: str) -> Any:
+    """Errors about the network's outputs name the weights they come from."""
+    import contextlib
+
+    from nnmnist.errors import NonFiniteOutputs
+
+    @contextlib.contextmanager
+    def naming() -> Any:
+        try:
+            yield
+        except NonFiniteOutputs as exc:
+            raise NonFiniteOutputs(f"{label}: {exc}") from None
+
+    return naming()
+
+
 @app.callback()
 def _main(
     version: Annotated[
@@ -384,7 +400,7 @@ def evaluate(
             )
     else:
         batches = -(-len(labels) // batch_size)
-        with render.EvalProgress(batches, every=every) as progress:
+        with _name_the_weights(name), render.EvalProgress(batches, every=every) as progress:
             result = run_evaluation(net, images, labels, batch_size, on_batch=progress.update)
     if as_json:
         render.emit_json(
@@ -550,7 +566,8 @@ def predict(
         render.write_lines([csv_header(top_k)])
     options = ImageOptions(invert=invert, raw=raw)
     file_name = FileNames()
-    with render.InputProgress(len(specs)) as progress:
+    label = _weights_label(_resolve_weights(weights))
+    with _name_the_weights(label), render.InputProgress(len(specs)) as progress:
         batches = iter_batches(specs, batch_size, stdin, images=options, on_error=on_error)
         for names, pixels in batches:
             lines = predict_lines(net, names, pixels, fmt.value, top_k)

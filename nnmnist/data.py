@@ -65,7 +65,7 @@ def cache_dir() -> Path:
 def _find_idx(folder: Path, part: str) -> Path:
     for name in _IDX_NAMES[part]:
         for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
+            if candidate.exists() or candidate.is_symlink():  # the reader judges what it is
                 return candidate
     raise DataError(
         f"{folder}: no {_IDX_NAMES[part][0]}[.gz] here (an MNIST IDX folder holds "

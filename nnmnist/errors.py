@@ -15,6 +15,10 @@ class UnsafeFileError(WeightsError):
     """A pickle that asks for something other than NumPy arrays: refused before anything runs."""
 
 
+class NonFiniteOutputs(WeightsError):
+    """Weights whose outputs overflow to NaN or infinity: no result can be given."""
+
+
 class DataError(NnmnistError):
     """An input or dataset file that is missing, malformed or out of range."""
 

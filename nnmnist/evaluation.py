@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from nnmnist.core.metrics import confusion_matrix, precision_recall
 from nnmnist.core.network import N_CLASSES, Network, predict
+from nnmnist.errors import NonFiniteOutputs
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,14 @@ def evaluate(
     result = Evaluation(batch_size=batch_size)
     start = time.perf_counter()
     for number, lo in enumerate(range(0, n, batch_size), start=1):
-        y_pred, _ = predict(net, images[lo : lo + batch_size])  # (b,)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            y_pred, probs = predict(net, images[lo : lo + batch_size])  # (b,), (b, 10)
+        if not np.isfinite(probs).all():
+            bad = lo + int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])
+            raise NonFiniteOutputs(
+                f"the weights give NaN or infinite outputs for image {bad} "
+                "(they are too large to compute with)"
+            )
         y_true = labels[lo : lo + batch_size]
         correct = int(np.count_nonzero(y_pred == y_true))
         result.correct += correct

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.core.network import Network, forward
-from nnmnist.errors import WeightsError
+from nnmnist.errors import NonFiniteOutputs
 
 SUFFIXES = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}  # for files of results
 _CSV_SPECIAL = re.compile(r'[,"\n\r]')
@@ -55,9 +55,9 @@ def predict_lines(
         probs = forward(net, pixels)  # (b, 10)
     if not np.isfinite(probs).all():
         bad = int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])
-        raise WeightsError(
-            f"{printable(names[bad])}: the weights give NaN or infinite outputs for this image "
-            "(they are too large to compute with); nothing was written for it"
+        raise NonFiniteOutputs(
+            f"the weights give NaN or infinite outputs for {printable(names[bad])} "
+            "(they are too large to compute with)"
         )
     if top_k == 1:
         labels = probs.argmax(axis=1)[:, None]  # (b, 1)

@@ -295,7 +295,7 @@ class _Machine:
     def step(self, name: str, arg: Any) -> None:  # noqa: C901 - one branch per opcode family
         stack = self.stack
         if name in _REFUSED:
-            raise _Refused(f"{_REFUSED[name]} ({name})")
+            raise _Refused(_REFUSED[name])
         if name in ("PROTO", "FRAME"):
             if name == "PROTO" and not 0 <= arg <= 5:
                 raise _malformed(f"pickle protocol {arg}")

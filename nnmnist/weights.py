@@ -78,9 +78,7 @@ def _read_pickle(path: Path, data: bytes) -> Any:
             "(nothing in the file was run)"
         ) from None
     except WeightsError as exc:
-        raise WeightsError(
-            f"{path}: not a readable weight file (expected a pickle or .npz: {exc})"
-        ) from None
+        raise WeightsError(f"{path}: not a readable weight file ({exc})") from None
 
 
 def _expected_member(name: str) -> bool:

@@ -1,8 +1,11 @@
 """The bad-input corpus, run through the installed `nnmnist` command.
 
-Each case: the arguments (run in a fresh copy of tests/corpus/files), the exit status, and a
-fragment of the one `error:` line expected on stderr. Every case also checks: no traceback,
-exactly one stderr line (unless noted), and no file in the folder changed, appeared or vanished.
+Each case: the arguments (run in a fresh copy of tests/corpus/files, plus files made here that
+git cannot hold: FIFOs, links to devices, sparse 1 GB files), the exit status, and a fragment
+of the one `error:` line expected on stderr. Every case also checks: the process was not killed
+by a signal, exactly one `error:` line and no traceback or "internal error", no raw ESC on
+either stream, no file in the folder changed, appeared or vanished, peak resident memory below
+300 MB (the child's own ru_maxrss, from wait4) and a refusal within 10 seconds.
 """
 
 from __future__ import annotations
@@ -10,15 +13,22 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 FILES = Path(__file__).resolve().parent / "corpus" / "files"
 SENTINEL = Path("/tmp/nnmnist-corpus-pwned")
 EXE = str(Path(sys.executable).parent / "nnmnist")
+MAX_PEAK_MB = 300
+MAX_SECONDS = 10
+GB = 1 << 30
 
 EV = ["evaluate", "--limit", "10", "--weights"]
 P = ["predict"]
@@ -214,33 +224,537 @@ CASES: list[tuple[str, list[str], int, str]] = [
 ]
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        if p.is_file()
-        else "dir"
-        for p in sorted(folder.rglob("*"))
-    }
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: list[str]
+    status: int
+    fragment: str
+    stdin: str | None = None  # a file in the corpus folder (or an absolute path) fed to stdin
+    env: dict[str, str] = field(default_factory=dict)  # "{corpus}" is replaced by the folder
+    seconds: float = MAX_SECONDS
+    stdout: str | None = None  # what stdout starts with, when other inputs are predicted
+
+
+EXTRA: list[Case] = [
+    # --- pickles that only use globals the old allow-list accepted (issue 10)
+    Case(
+        "void scalar over chosen bytes",
+        [*EV, "void-scalar.pkl"],
+        1,
+        "asks for numpy.core.multiarray.scalar (GLOBAL at byte 2)",
+    ),
+    Case(
+        "BUILD on a datetime dtype",
+        [*EV, "datetime-build.pkl"],
+        1,
+        "dtype 'M8', which is not a plain numeric dtype",
+    ),
+    Case("ndarray with zero strides", [*EV, "zero-strides.pkl"], 1, "REDUCE of numpy.ndarray"),
+    Case("memo index 0x06000000", [*EV, "memo-index.pkl"], 1, "holds a NoneType, not a dict"),
+    Case(
+        "150,000 dict keys", [*EV, "many-keys.pkl"], 1, "more than 100,000 items in one container"
+    ),
+    Case("colliding integer keys", [*EV, "colliding-int-keys.pkl"], 1, "an integer of 65 bits"),
+    Case("lists 5,000 deep", [*EV, "deep-list.pkl"], 1, "containers nested more than 32 deep"),
+    Case(
+        "persistent id",
+        [*EV, "persistent-id.pkl"],
+        1,
+        "refused: a persistent id (PERSID at byte 7)",
+    ),
+    Case("NEWOBJ", [*EV, "newobj.pkl"], 1, "refused: an object construction (NEWOBJ at byte"),
+    Case("out-of-band buffer", [*EV, "out-of-band.pkl"], 1, "refused: an out-of-band buffer"),
+    Case("127-bit integer", [*EV, "big-int.pkl"], 1, "an integer of 127 bits"),
+    Case("list containing itself", [*EV, "self-loop.pkl"], 1, "a container that contains itself"),
+    Case("structured dtype", [*EV, "structured-dtype.pkl"], 1, "dtype 'V8', which is not a plain"),
+    Case("dtype BUILD state", [*EV, "dtype-state.pkl"], 1, "a BUILD state NumPy does not write"),
+    Case("array data too short", [*EV, "short-data.pkl"], 1, "needs 20 bytes but holds 16"),
+    Case(
+        "escape sequences in meta",
+        [*EV, "escape-meta.pkl"],
+        1,
+        "unknown hidden activation '\\x1b[2J\\x1b[31mhacked\\nerror: forged'",
+    ),
+    Case(
+        "weights too large to compute with",
+        [*EV, "huge-weights.pkl"],
+        1,
+        "huge-weights.pkl: the weights give NaN or infinite outputs for image 0",
+    ),
+    Case(
+        "predict with weights too large",
+        [*P, "seven.png", "-w", "huge-weights.pkl", "--format", "jsonl"],
+        1,
+        "NaN or infinite outputs for seven.png",
+    ),
+    # --- weight archives and files that are not files
+    Case(
+        "weights npz member inflates 1000x",
+        [*EV, "weights-inflate-bomb.npz"],
+        1,
+        "inflate to 200 MB, more than the 100 MB allowed",
+    ),
+    Case(
+        "weights npz unexpected member",
+        [*EV, "weights-extra-member.npz"],
+        1,
+        "refused: an unexpected member 'evil.npy'",
+    ),
+    Case(
+        "weights npz member not .npy",
+        [*EV, "weights-not-npy-member.npz"],
+        1,
+        "refused: an unexpected member 'W3.txt'",
+    ),
+    Case(
+        "weights are /dev/zero",
+        [*EV, "/dev/zero"],
+        1,
+        "/dev/zero: refused: a device, not a regular file",
+    ),
+    Case(
+        "weights link to /dev/zero",
+        [*EV, "devzero-link.pkl"],
+        1,
+        "refused: a device, not a regular file",
+    ),
+    Case(
+        "weights are a FIFO", [*EV, "fifo.pkl"], 1, "fifo.pkl: refused: a FIFO, not a regular file"
+    ),
+    Case("weights 1 GB", [*EV, "sparse-1g.pkl"], 1, "1,024 MB is more than the 100 MB allowed"),
+    # --- inputs that are not files, or never end
+    Case("predict /dev/zero", [*P, "/dev/zero"], 1, "refused: a device, not a regular file"),
+    Case("predict a FIFO", [*P, "fifo.csv"], 1, "fifo.csv: refused: a FIFO"),
+    Case("predict an image that is a FIFO", [*P, "fifo.png"], 1, "fifo.png: refused: a FIFO"),
+    Case(
+        "folder holding a FIFO",
+        [*P, "folder-with-fifo"],
+        1,
+        "folder-with-fifo/x.png: refused: a FIFO",
+        stdout="folder-with-fifo/a.png\t7\t",
+    ),
+    Case(
+        "stdin is /dev/zero",
+        [*P, "-"],
+        1,
+        "standard input: line 1 is longer than 4,096 characters",
+        stdin="/dev/zero",
+    ),
+    Case(
+        "stdin CSV without newline",
+        [*P, "-"],
+        1,
+        "stdin: line 1 is longer than 65,536 characters",
+        stdin="long-line.csv",
+    ),
+    Case(
+        "stdin .npy over 100 MB",
+        [*P, "-"],
+        1,
+        "stdin: refused: more than 100 MB",
+        stdin="sparse-150m.npy",
+    ),
+    Case(
+        "stdin paths with a NUL",
+        [*P, "-"],
+        1,
+        "line 1 holds a NUL byte, not a path",
+        stdin="paths-with-nul.txt",
+    ),
+    Case(
+        "CSV without newline, 1 GB",
+        [*P, "sparse-1g.csv"],
+        1,
+        "line 1 is longer than 65,536 characters",
+    ),
+    Case("CSV line of 200 kB", [*P, "long-line.csv"], 1, "line 1 is longer than 65,536 characters"),
+    Case("CSV not UTF-8", [*P, "latin1.csv"], 1, "not a recognised input"),
+    Case(
+        "IDX of 1 GB, wrong count",
+        [*P, "sparse-1g.idx"],
+        1,
+        "but the file holds 1,073,741,824 bytes",
+    ),
+    Case(
+        "gzip IDX claims too much",
+        [*P, "gzip-claims-too-much.idx.gz"],
+        1,
+        "more than 38 bytes of gzip data can hold",
+    ),
+    Case(
+        "npz input inflates 1000x",
+        [*P, "inflate-bomb.npz"],
+        1,
+        "inflate to 200 MB, more than the 100 MB allowed",
+    ),
+    Case(
+        "npz input unexpected member",
+        [*P, "input-extra-member.npz"],
+        1,
+        "unexpected member 'payload'",
+    ),
+    Case(
+        "npz input member not .npy",
+        [*P, "input-not-npy-member.npz"],
+        1,
+        "unexpected member 'notes.txt'",
+    ),
+    Case("npy zero-size dtype", [*P, "zero-size-dtype.npy"], 1, "pixels have dtype |V0"),
+    Case(
+        "npy zero-size dtype on Dask",
+        [*P, "zero-size-dtype.npy", "--engine", "dask"],
+        1,
+        "pixels have dtype |V0",
+    ),
+    Case(
+        "truncated gzip IDX on Dask",
+        [*P, "truncated.idx.gz", "--engine", "dask"],
+        1,
+        "corrupt or truncated gzip data",
+    ),
+    Case(
+        "gzip images vs labels counts",
+        ["evaluate", "--data", "folder-gzip-mismatch", "-w", "existing.pkl"],
+        1,
+        "133746 test images but 3 labels",
+    ),
+    Case(
+        "130,000 images",
+        ["evaluate", "--data", "folder-too-many", "-w", "existing.pkl"],
+        1,
+        "at most 120,000 at once",
+    ),
+    Case(
+        "IDX folder file is a FIFO",
+        ["evaluate", "--data", "folder-fifo", "-w", "existing.pkl"],
+        1,
+        "refused: a FIFO",
+    ),
+    # --- images
+    Case("ICO around a 13000x13000 PNG", [*P, "icon-bomb.ico"], 1, "not a recognised input"),
+    Case("the ICO named .png", [*P, "icon-bomb.png"], 1, "not an image nnmnist reads"),
+    Case(
+        "TIFF 10000x10000",
+        [*P, "bomb.tiff"],
+        1,
+        "10000x10000 pixels (L) decode to 95 MB, more than the 64 MB allowed",
+    ),
+    Case(
+        "GIF screen 65535x65535",
+        [*P, "bomb.gif"],
+        1,
+        "refused: Image size (4294836225 pixels) exceeds limit",
+    ),
+    Case("image of 1 GB", [*P, "sparse-1g.png"], 1, "1,024 MB is more than the 64 MB allowed"),
+    # --- outputs
+    Case(
+        "--force over a symlink",
+        ["init", "--weights", "link.pkl", "--force"],
+        1,
+        "link.pkl: is a symbolic link",
+    ),
+    Case(
+        "--save-preprocessed into a folder of inputs",
+        [*P, "seven.png", "--save-preprocessed", "."],
+        1,
+        "is not empty; give --save-preprocessed a new or empty folder",
+    ),
+    Case(
+        "--save-preprocessed over the input",
+        [*P, "seven.png", "--save-preprocessed", ".", "--force"],
+        1,
+        "seven.png: is one of this run's inputs",
+    ),
+    Case(
+        "--save-preprocessed link",
+        [*P, "seven.png", "--save-preprocessed", "folder-link"],
+        1,
+        "folder-link: is a symbolic link",
+    ),
+    Case(
+        "Dask --output not empty",
+        [*P, "seven.png", "--engine", "dask", "--output", "a-folder"],
+        1,
+        "a-folder: is not empty",
+    ),
+    Case(
+        "init over a link to a device",
+        ["init", "--weights", "devzero-link.pkl", "--force"],
+        1,
+        "is a symbolic link",
+    ),
+    # --- tampered state and environment
+    Case(
+        "checkpoint config unknown key",
+        ["train", "--resume", "-w", "unknown-key.npz", "--data", "train-folder"],
+        1,
+        "the config has an unknown key 'evil'",
+    ),
+    Case(
+        "checkpoint config wrong type",
+        ["train", "--resume", "-w", "wrong-type.npz", "--data", "train-folder"],
+        1,
+        "lr must be a number",
+    ),
+    Case(
+        "checkpoint config out of range",
+        ["train", "--resume", "-w", "huge-batch.npz", "--data", "train-folder"],
+        1,
+        "batch_size must be a whole number from 1 to 60000",
+    ),
+    Case(
+        "checkpoint array shape",
+        ["train", "--resume", "-w", "bad-shape.npz", "--data", "train-folder"],
+        1,
+        "param0 is missing or does not fit this network",
+    ),
+    Case(
+        "checkpoint array that would broadcast",
+        ["train", "--resume", "-w", "broadcast.npz", "--data", "train-folder"],
+        1,
+        "param1 is missing or does not fit",
+    ),
+    Case(
+        "checkpoint generator state",
+        ["train", "--resume", "-w", "bad-rng.npz", "--data", "train-folder"],
+        1,
+        "the saved generator state or history is damaged",
+    ),
+    Case(
+        "checkpoint not a zip",
+        ["train", "--resume", "-w", "garbage.npz", "--data", "train-folder"],
+        1,
+        "not a readable .npz file",
+    ),
+    Case(
+        "checkpoint extra member",
+        ["train", "--resume", "-w", "extra-member.npz", "--data", "train-folder"],
+        1,
+        "unexpected member 'evil.npy'",
+    ),
+    Case(
+        "cache labels above 9",
+        [*EV, "existing.pkl", "--data", "openml", "--offline"],
+        1,
+        "a label above 9 (12); delete it",
+        env={"NNMNIST_CACHE": "{corpus}/cache-labels"},
+    ),
+    Case(
+        "cache float pixels",
+        [*EV, "existing.pkl", "--data", "openml", "--offline"],
+        1,
+        "inflate to 209 MB, more than the 100 MB allowed",
+        env={"NNMNIST_CACHE": "{corpus}/cache-float"},
+    ),
+    Case(
+        "cache labels int64",
+        [*EV, "existing.pkl", "--data", "openml", "--offline"],
+        1,
+        "labels are int64 (70000,), not uint8",
+        env={"NNMNIST_CACHE": "{corpus}/cache-int-labels"},
+    ),
+    Case(
+        "cache not an archive",
+        [*EV, "existing.pkl", "--data", "openml", "--offline"],
+        1,
+        "not a readable .npz file",
+        env={"NNMNIST_CACHE": "{corpus}/cache-garbage"},
+    ),
+    Case(
+        "NNMNIST_TIMEOUT=nan",
+        [*EV, "existing.pkl", "--data", "openml"],
+        1,
+        "NNMNIST_TIMEOUT must be a number of seconds",
+        env={"NNMNIST_TIMEOUT": "nan", "NNMNIST_CACHE": "{corpus}/no-cache"},
+    ),
+    Case(
+        "NNMNIST_TIMEOUT=-1",
+        [*EV, "existing.pkl", "--data", "openml"],
+        1,
+        "not '-1'",
+        env={"NNMNIST_TIMEOUT": "-1", "NNMNIST_CACHE": "{corpus}/no-cache"},
+    ),
+    Case(
+        "malformed --scheduler",
+        [*P, "seven.png", "--scheduler", "tcp://host:port:x"],
+        2,
+        "is not a scheduler address",
+    ),
+    Case(
+        "hostile name, unreadable",
+        [*P, "evil\x1b]0;title\x07.png"],
+        1,
+        "evil\\x1b]0;title\\x07.png: not an image nnmnist reads",
+    ),
+]
+
+# Valid large inputs stream: no error, and memory stays within the same bound.
+STREAMING: list[Case] = [
+    Case(
+        "a .npy of 100,000 images streams",
+        [*P, "sparse-100k.npy", "--format", "csv"],
+        0,
+        "",
+        seconds=60,
+    ),
+    Case("a 12000x9000 JPEG decodes in draft mode", [*P, "big.jpg"], 0, "", seconds=30),
+]
+
+ALL: list[Case] = [Case(c[0], c[1], c[2], c[3]) for c in CASES] + EXTRA
+
+
+def _sparse(path: Path, size: int, head: bytes = b"") -> None:
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(size)
+
+
+def make_generated(folder: Path) -> None:
+    """Files git cannot hold, or that are too big to commit: made in the copy for each run."""
+    os.mkfifo(folder / "fifo.pkl")
+    os.mkfifo(folder / "fifo.csv")
+    os.mkfifo(folder / "fifo.png")
+    (folder / "folder-with-fifo").mkdir()
+    shutil.copy(folder / "seven.png", folder / "folder-with-fifo" / "a.png")
+    os.mkfifo(folder / "folder-with-fifo" / "x.png")
+    (folder / "folder-fifo").mkdir()
+    os.mkfifo(folder / "folder-fifo" / "t10k-images-idx3-ubyte")
+    shutil.copy(folder / "folder-bad-label" / "t10k-labels-idx1-ubyte", folder / "folder-fifo")
+    (folder / "devzero-link.pkl").symlink_to("/dev/zero")
+    (folder / "victim.txt").write_text("a file a link points at\n")
+    (folder / "link.pkl").symlink_to(folder / "victim.txt")
+    (folder / "folder-link").symlink_to(folder / "a-folder")
+    (folder / "evil\x1b]0;title\x07.png").write_text("not an image")
+    _sparse(folder / "sparse-1g.pkl", GB, b"\x80\x04")
+    _sparse(folder / "sparse-1g.png", GB, b"\x89PNG\r\n\x1a\n")
+    _sparse(folder / "sparse-1g.csv", GB)
+    _sparse(
+        folder / "sparse-1g.idx",
+        GB,
+        b"\x00\x00\x08\x03" + (1000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2,
+    )
+    n = 100_000
+    _sparse(folder / "sparse-100k.npy", len(_npy_header((n, 784))) + n * 784, _npy_header((n, 784)))
+    m = 150 * (1 << 20) // 784
+    _sparse(folder / "sparse-150m.npy", len(_npy_header((m, 784))) + m * 784, _npy_header((m, 784)))
+    from PIL import Image, ImageDraw
+
+    big = Image.new("L", (12000, 9000), 255)
+    ImageDraw.Draw(big).line((6000, 1000, 6000, 8000), fill=0, width=900)
+    big.save(folder / "big.jpg", quality=60)
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "|u1", "fortran_order": False, "shape": shape}
+    )
+    return buf.getvalue()
+
+
+def snapshot(folder: Path) -> dict[str, object]:
+    """Every entry's kind and content (a hash for small files, size and mtime for big ones)."""
+    out: dict[str, object] = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.lstat()
+        key = str(p.relative_to(folder))
+        if p.is_symlink():
+            out[key] = ("link", os.readlink(p))
+        elif p.is_fifo():
+            out[key] = "fifo"
+        elif p.is_dir():
+            out[key] = "dir"
+        elif st.st_size > 4 << 20:
+            out[key] = ("big", st.st_size, st.st_mtime_ns, st.st_mode)
+        else:
+            out[key] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mode)
+    return out
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")
     shutil.copytree(FILES, folder, dirs_exist_ok=True)
+    make_generated(folder)
     return folder
 
 
-def test_the_corpus_is_big_enough():
-    assert len(CASES) >= 40
-    assert len({c[0] for c in CASES}) == len(CASES)
+@dataclass
+class Run:
+    status: int
+    signal: int | None
+    stdout: str
+    stderr: str
+    peak_mb: float
+    seconds: float
 
 
-@pytest.mark.parametrize(
-    ("args", "status", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_input(corpus, tmp_path, args, status, fragment):
-    SENTINEL.unlink(missing_ok=True)
-    before = snapshot(corpus)
+# A small launcher between pytest and the command: a child's ru_maxrss counts what it had at
+# fork, and a child forked from pytest starts with pytest's whole resident set.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{status} {usage.ru_maxrss}")
+"""
+
+
+def run_measured(
+    args: list[str], cwd: Path, env: dict[str, str], stdin: str | None, timeout: float
+) -> Run:
+    """Run the command; its peak resident memory comes from wait4 in a small launcher."""
+    out, err = cwd.parent / f"{cwd.name}.out", cwd.parent / f"{cwd.name}.err"
+    report = cwd.parent / f"{cwd.name}.rusage"
+    report.unlink(missing_ok=True)
+    source = (
+        subprocess.DEVNULL
+        if stdin is None
+        else open(stdin if os.path.isabs(stdin) else cwd / stdin, "rb")  # noqa: SIM115
+    )
+    start = time.monotonic()
+    try:
+        with open(out, "wb") as o, open(err, "wb") as e:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", LAUNCHER, str(report), EXE, *args],
+                cwd=cwd,
+                env=env,
+                stdin=source,
+                stdout=o,
+                stderr=e,
+                start_new_session=True,
+            )
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    finally:
+        if stdin is not None:
+            source.close()
+    seconds = time.monotonic() - start
+    status, maxrss = (int(x) for x in report.read_text().split())
+    killed = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    return Run(
+        code,
+        killed,
+        out.read_text("utf-8", "replace"),
+        err.read_text("utf-8", "replace"),
+        maxrss / 1024,
+        seconds,
+    )
+
+
+FIGURES: list[tuple[str, float, float]] = []
+
+
+def _env(case: Case, corpus: Path, tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "NO_COLOR": "1",
@@ -248,28 +762,58 @@ def test_bad_input(corpus, tmp_path, args, status, fragment):
         "NNMNIST_CACHE": str(tmp_path / "cache"),
         "NNMNIST_TIMEOUT": "2",
     }
-    env.pop("NNMNIST_WEIGHTS", None)
-    env.pop("NNMNIST_DATA", None)
-    result = subprocess.run(
-        [EXE, *args],
-        cwd=corpus,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    assert "Traceback" not in result.stderr
-    assert result.returncode == status, result.stderr
-    lines = result.stderr.strip().splitlines()
-    if status == 2:  # usage errors: Click's usage box, which names the option
-        assert fragment in result.stderr
+    for name in ("NNMNIST_WEIGHTS", "NNMNIST_DATA", "NNMNIST_SCHEDULER"):
+        env.pop(name, None)
+    env.update({k: v.replace("{corpus}", str(corpus)) for k, v in case.env.items()})
+    return env
+
+
+def test_the_corpus_is_big_enough():
+    assert len(ALL) >= 120
+    assert len({c.id for c in ALL + STREAMING}) == len(ALL) + len(STREAMING)
+
+
+@pytest.mark.parametrize("case", ALL, ids=[c.id for c in ALL])
+def test_bad_input(corpus, tmp_path, case):
+    SENTINEL.unlink(missing_ok=True)
+    before = snapshot(corpus)
+    run = run_measured(case.args, corpus, _env(case, corpus, tmp_path), case.stdin, 120)
+    FIGURES.append((case.id, run.peak_mb, run.seconds))
+    assert run.signal is None, f"killed by signal {signal.Signals(run.signal).name}"
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr, run.stderr
+    assert "\x1b" not in run.stderr and "\x1b" not in run.stdout
+    assert run.status == case.status, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    if case.status == 2:  # usage errors: Click's usage box, which names the option
+        assert case.fragment in " ".join(run.stderr.split()).replace("│", "")
     else:
-        assert len(lines) == 1, result.stderr
-        assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
-    assert result.stdout in ("", "input,label,probability\n")
+        assert len(errors) == 1, run.stderr
+        assert case.fragment in errors[0], errors[0]
+    if case.stdout is None:
+        assert run.stdout in ("", "input,label,probability\n"), run.stdout[:300]
+    else:
+        assert run.stdout.startswith(case.stdout) and run.stdout.count("\n") == 1
     assert snapshot(corpus) == before  # nothing changed, appeared or was left half-written
     assert not SENTINEL.exists()  # nothing in a pickle ran
+    assert run.peak_mb < MAX_PEAK_MB, f"peak memory {run.peak_mb:.0f} MB"
+    assert run.seconds < case.seconds, f"took {run.seconds:.1f} s"
+
+
+@pytest.mark.parametrize("case", STREAMING, ids=[c.id for c in STREAMING])
+def test_valid_large_inputs_stream_within_the_memory_bound(corpus, tmp_path, case):
+    run = run_measured(case.args, corpus, _env(case, corpus, tmp_path), None, 120)
+    FIGURES.append((case.id, run.peak_mb, run.seconds))
+    assert run.status == 0 and run.signal is None, run.stderr
+    assert run.stdout.strip()
+    assert run.peak_mb < MAX_PEAK_MB, f"peak memory {run.peak_mb:.0f} MB"
+
+
+def test_report_the_figures():
+    """Write the per-case figures where NNMNIST_CORPUS_REPORT says (for the README)."""
+    if report := os.environ.get("NNMNIST_CORPUS_REPORT"):
+        lines = [f"{name}\t{peak:.0f}\t{seconds:.2f}" for name, peak, seconds in FIGURES]
+        Path(report).write_text("case\tpeak_mb\tseconds\n" + "\n".join(lines) + "\n")
+    assert all(peak < MAX_PEAK_MB for _, peak, _ in FIGURES)
 
 
 def test_a_byte_order_mark_is_accepted(corpus):

@@ -59,6 +59,212 @@ def seven() -> Image.Image:
     return im
 
 
+DTYPE_F4 = (
+    b"cnumpy\ndtype\n(Vf4\nK\x00K\x01tR(K\x03V<\nNNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+)
+
+
+def hostile_pickles(w) -> None:
+    """The pickles of issue 10: each uses only globals the old allow-list let through."""
+    # a void scalar over 8 chosen bytes (NumPy wrote through them as an object pointer)
+    w(
+        "void-scalar.pkl",
+        b"\x80\x04cnumpy.core.multiarray\nscalar\n(cnumpy\ndtype\n(VV8\nK\x00K\x01tR"
+        b"(K\x03V|\nNNNJ\x08\x00\x00\x00K\x01K\x3ftbC\x08AAAAAAAAtR.",
+    )
+    # BUILD with a chosen state on a datetime dtype (a NULL dereference)
+    w(
+        "datetime-build.pkl",
+        b"\x80\x04cnumpy\ndtype\n(VM8\nK\x00K\x01tR(K\x04V<\nNNN"
+        b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb.",
+    )
+    # REDUCE on numpy.ndarray with zero strides: a 784-1000000-10 "network" from 266 bytes
+    w(
+        "zero-strides.pkl",
+        b"\x80\x04}(\x8c\x02W1cnumpy\nndarray\n(J\x10\x03\x00\x00J\x40\x42\x0f\x00\x86"
+        + DTYPE_F4
+        + b"C\x04\x00\x00\x00\x00K\x00K\x00K\x00\x86tRu.",
+    )
+    w("memo-index.pkl", b"\x80\x04N\x72\x00\x00\x00\x06.")  # took 1.6 GB in pickle
+    many = b"".join(b"\x8c\x06k%05d" % i + b"N" for i in range(150_000))
+    w("many-keys.pkl", b"\x80\x04}(" + many + b"u.")
+    collide = b"".join(
+        b"\x8a\x0a" + (i * (2**61 - 1)).to_bytes(10, "little", signed=True) + b"N"
+        for i in range(1, 3000)
+    )
+    w("colliding-int-keys.pkl", b"\x80\x04}(" + collide + b"u.")
+    w("deep-list.pkl", b"\x80\x04" + b"]" * 5000 + b"a" * 4999 + b".")
+    w("persistent-id.pkl", b"\x80\x04}\x8c\x02W1P1\ns.")
+    w("newobj.pkl", b"\x80\x04}\x8c\x02W1cnumpy\nndarray\n)\x81s.")
+    w("out-of-band.pkl", b"\x80\x05}\x8c\x02W1\x97s.")
+    w("big-int.pkl", b"\x80\x04}\x8c\x02W1\x8a\x10" + b"\xff" * 15 + b"\x7fs.")
+    loop: list = []
+    loop.append(loop)
+    w("self-loop.pkl", pickle.dumps({"W1": loop}, protocol=4))
+    d = weights()
+    d["W1"] = np.zeros(2, dtype=[("a", "f4"), ("b", "i4")])
+    w("structured-dtype.pkl", pickle.dumps(d, protocol=4))
+    good = pickle.dumps(weights(), protocol=2)
+    w(
+        "dtype-state.pkl",
+        good.replace(
+            b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00",
+            b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x3f",
+            1,
+        ),
+    )
+    d = {"W1": np.zeros(4, "f4")}
+    w("short-data.pkl", pickle.dumps(d, protocol=4).replace(b"(K\x01K\x04\x85", b"(K\x01K\x05\x85"))
+    d = weights()
+    d["meta"] = {"activation": "\x1b[2J\x1b[31mhacked\nerror: forged"}
+    w("escape-meta.pkl", pickle.dumps(d, protocol=4))
+    d = weights()
+    d["W1"] = d["W1"] * np.float32(3e37)
+    d["W2"] = d["W2"] * np.float32(3e37)
+    w("huge-weights.pkl", pickle.dumps(d, protocol=4))
+
+
+def npz_bytes(members: dict[str, bytes], compress: bool = True) -> bytes:
+    buf = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def npy_bytes(a) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def hostile_archives(w) -> None:
+    arrays = {f"{k}.npy": npy_bytes(v) for k, v in weights().items()}
+    # a member that inflates 1000x: declared (and real) size 200 MB of zeros
+    bomb = npy_with_header((200 * 2**20 // 784, 784), "|u1") + bytes(200 * 2**20 // 784 * 784)
+    w("inflate-bomb.npz", npz_bytes({"x.npy": bomb}))
+    w("weights-inflate-bomb.npz", npz_bytes({**arrays, "W1.npy": bomb}))
+    w("weights-extra-member.npz", npz_bytes({**arrays, "evil.npy": npy_bytes(np.zeros(3))}))
+    w("weights-not-npy-member.npz", npz_bytes({**arrays, "W3.txt": b"hello"}))
+    digits = npy_bytes(np.zeros((2, 784), np.uint8))
+    w("input-extra-member.npz", npz_bytes({"x.npy": digits, "payload.npy": digits}))
+    w("input-not-npy-member.npz", npz_bytes({"x.npy": digits, "notes.txt": b"hi"}))
+    w("zero-size-dtype.npy", npy_with_header((10**10, 784), "|V0"))
+    # IDX whose header announces far more than its gzip data can hold
+    w(
+        "gzip-claims-too-much.idx.gz",
+        gzip.compress(header(0x0803, 10**8, 28, 28) + bytes(784), mtime=0),
+    )
+    # an IDX folder whose gzipped images inflate to 100 MB but whose labels say 3
+    folder = OUT / "folder-gzip-mismatch"
+    folder.mkdir()
+    n = 100 * 2**20 // 784
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(header(0x0803, n, 28, 28) + bytes(n * 784), mtime=0)
+    )
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(header(0x0801, 3) + bytes(3))
+    folder = OUT / "folder-too-many"
+    folder.mkdir()
+    n = 130_000
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(header(0x0803, n, 28, 28) + bytes(n * 784), mtime=0)
+    )
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(header(0x0801, n) + bytes(n), mtime=0)
+    )
+    # images: an ICO whose directory says 16x16 around a 13000x13000 PNG
+    big = io.BytesIO()
+    Image.new("1", (13000, 13000)).save(big, format="PNG", optimize=True)
+    png = big.getvalue()
+    ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 22)
+    w("icon-bomb.ico", ico + png)
+    w("icon-bomb.png", ico + png)  # the same, named as a PNG
+    Image.new("L", (10_000, 10_000)).save(OUT / "bomb.tiff", compression="tiff_deflate")
+    gif = io.BytesIO()
+    Image.new("P", (16, 16)).save(gif, format="GIF")
+    data = bytearray(gif.getvalue())
+    data[6:10] = struct.pack("<HH", 65535, 65535)  # logical screen 65535x65535
+    w("bomb.gif", bytes(data))
+    (OUT / "latin1.csv").write_bytes(b"\xe9" + b",0" * 783 + b"\n")
+    (OUT / "long-line.csv").write_bytes(b"0," * 100_000)
+    (OUT / "paths-with-nul.txt").write_bytes(b"seven.png\x00evil\n")
+
+
+def hostile_state(w) -> None:
+    """Checkpoints and an OpenML cache that were edited or damaged."""
+    net_arrays = {
+        "param0": np.zeros((784, 4), np.float32),
+        "param1": np.zeros(4, np.float32),
+        "param2": np.zeros((4, 10), np.float32),
+        "param3": np.zeros(10, np.float32),
+    }
+    arrays = {**net_arrays, **{k.replace("param", "best"): v for k, v in net_arrays.items()}}
+    arrays["opt_t"] = np.array(1)
+    config = {
+        "hidden": [4],
+        "activation": "relu",
+        "init": "he",
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "weight_decay": 0.0,
+        "batch_size": 50,
+        "epochs": 2,
+        "seed": 0,
+        "val_size": 20,
+        "patience": None,
+        "schedule": "constant",
+        "augment": 0,
+        "dtype": "float32",
+    }
+    state = {
+        "config": config,
+        "epoch": 1,
+        "best_val": 0.5,
+        "best_epoch": 1,
+        "rng": np.random.default_rng(0).bit_generator.state,
+        "history": [],
+    }
+
+    def checkpoint(name: str, arrays: dict, state: dict) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays, state=np.array(__import__("json").dumps(state)))
+        w(name, buf.getvalue())
+
+    checkpoint("unknown-key.npz.ckpt.npz", arrays, {**state, "config": {**config, "evil": 1}})
+    checkpoint("wrong-type.npz.ckpt.npz", arrays, {**state, "config": {**config, "lr": "fast"}})
+    checkpoint(
+        "huge-batch.npz.ckpt.npz", arrays, {**state, "config": {**config, "batch_size": 10**12}}
+    )
+    checkpoint("bad-shape.npz.ckpt.npz", {**arrays, "param0": np.zeros((3, 3), np.float32)}, state)
+    checkpoint("broadcast.npz.ckpt.npz", {**arrays, "param1": np.zeros(1, np.float32)}, state)
+    checkpoint("bad-rng.npz.ckpt.npz", arrays, {**state, "rng": {"bit_generator": "MT19937"}})
+    w("garbage.npz.ckpt.npz", b"PK\x03\x04 not really a zip")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, state=np.array("{}"), evil=np.zeros(3))
+    w("extra-member.npz.ckpt.npz", buf.getvalue())
+    # a training folder of 200 blank images for the checkpoints above
+    folder = OUT / "train-folder"
+    folder.mkdir()
+    (folder / "train-images-idx3-ubyte").write_bytes(header(0x0803, 200, 28, 28) + bytes(200 * 784))
+    (folder / "train-labels-idx1-ubyte").write_bytes(
+        header(0x0801, 200) + bytes(i % 10 for i in range(200))
+    )
+    # OpenML caches: labels above 9, float pixels, not an archive
+    n = 70_000
+    for name, images, labels in (
+        ("cache-labels", np.zeros((n, 784), np.uint8), np.full(n, 12, np.uint8)),
+        ("cache-float", np.full((n, 784), np.nan, np.float32), np.zeros(n, np.uint8)),
+        ("cache-int-labels", np.zeros((n, 784), np.uint8), np.zeros(n, np.int64)),
+    ):
+        (OUT / name).mkdir()
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=images, labels=labels)
+        (OUT / name / "mnist_784.npz").write_bytes(buf.getvalue())
+    (OUT / "cache-garbage").mkdir()
+    (OUT / "cache-garbage" / "mnist_784.npz").write_bytes(b"not an archive")
+
+
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -180,6 +386,10 @@ def main() -> None:
     Image.new("L", (64, 64), 255).save(OUT / "blank.png")
     w("photoshop.tiff", b"8BPS\x00\x01" + bytes(100))
     seven().save(OUT / "seven.png")
+
+    hostile_pickles(w)
+    hostile_archives(w)
+    hostile_state(w)
 
     # --- output targets
     (OUT / "existing.pkl").write_bytes(pk(weights()))
