@@ -155,8 +155,8 @@ def load_openml(
         )
     images, labels = _fetch_openml(network_timeout() if timeout is None else timeout)
     _check_rows(images, labels, "OpenML's mnist_784")
-    cached.parent.mkdir(parents=True, exist_ok=True)
     try:  # a damaged entry is replaced; a link or a folder in its place is not written through
+        cached.parent.mkdir(parents=True, exist_ok=True)
         write_file(cached, lambda f: np.savez(f, images=images, labels=labels), overwrite=True)
     except OSError as exc:
         raise DataError(f"{cached}: cannot write the cache ({exc.strerror or exc})") from None
