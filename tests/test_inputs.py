@@ -138,3 +138,13 @@ def test_missing_file_and_folder(tmp_path):
 def test_to_pixels_passes_uint8_through():
     a = np.zeros((2, 784), np.uint8)
     assert to_pixels(a, "x") is a
+
+
+def test_a_fortran_ordered_npy_reads_as_the_same_rows(tmp_path):
+    a = (np.arange(5 * 784) % 251).astype(np.uint8).reshape(5, 784)
+    np.save(tmp_path / "c.npy", a)
+    np.save(tmp_path / "f.npy", np.asfortranarray(a))
+    c_rows = np.concatenate([p for _, p in iter_batches([str(tmp_path / "c.npy")], 2)])
+    f_rows = np.concatenate([p for _, p in iter_batches([str(tmp_path / "f.npy")], 2)])
+    np.testing.assert_array_equal(c_rows, a)
+    np.testing.assert_array_equal(f_rows, a)

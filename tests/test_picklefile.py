@@ -315,3 +315,17 @@ def test_parsing_is_independent_of_the_stream_position():
     data = io.BytesIO(SEEDS[0]).getvalue()
     a, b = parse_pickle(data), parse_pickle(data)
     _same_arrays(a, b)
+
+
+def test_files_written_by_nnmnist_0_1_load_bit_for_bit():
+    """Weight files made by the 0.1 release's `nnmnist init` (its allow-list unpickler era)."""
+    from nnmnist.core.network import init_network
+
+    folder = Path(__file__).resolve().parent / "fixtures" / "nnmnist-0.1"
+    book = load_weights(folder / "init-seed42.pkl")
+    again = init_network((784, 50, 50, 10), scheme="notebook", rng=np.random.RandomState(42))
+    for got, want in zip(book.weights + book.biases, again.weights + again.biases, strict=True):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert book.meta["seed"] == 42 and book.meta["version"] == "0.1.0"
+    relu = load_weights(folder / "init-relu.npz")
+    assert relu.hidden == "relu" and relu.sizes == (784, 30, 10)
