@@ -304,3 +304,37 @@ def test_predict_npy_reads_in_batches_without_a_memory_map(runner, trained_like,
     )
     labels = [int(line.split(",")[1]) for line in result.stdout.splitlines()[1:]]
     assert labels == predict(load_weights(trained_like), big)[0].tolist()
+
+
+def test_debug_shows_the_traceback_that_the_one_line_hides(in_tmp):
+    exe = installed_nnmnist()
+    pickle.dump([1, 2], open(in_tmp / "list.pkl", "wb"))  # noqa: SIM115
+    env = {**os.environ, "NO_COLOR": "1"}
+    plain = subprocess.run(
+        [exe, "evaluate", "-w", "list.pkl"], capture_output=True, text=True, env=env
+    )
+    assert plain.returncode == 1
+    assert (
+        plain.stderr == "error: list.pkl: holds a list, not a dict of arrays W1, b1, ..., Wn, bn\n"
+    )
+    debug = subprocess.run(
+        [exe, "--debug", "evaluate", "-w", "list.pkl"], capture_output=True, text=True, env=env
+    )
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "nnmnist.errors.WeightsError: list.pkl: holds a list" in debug.stderr
+
+
+def test_an_unexpected_exception_is_one_internal_error_line(runner, trained_like, monkeypatch):
+    # The last resort: a bug is one line (and --debug shows it), never a bare traceback.
+    import nnmnist.evaluation
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(nnmnist.evaluation, "evaluate", broken)
+    result = runner.invoke(app, ["evaluate", "-w", str(trained_like), "--limit", "5"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: internal error: ZeroDivisionError: a bug (run with --debug for details)"
+    )

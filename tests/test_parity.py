@@ -82,3 +82,96 @@ def test_books_own_code_agrees_on_the_notebook_split(notebook_weights):
 def test_test_split_accuracy_of_the_notebook_weights(runner, notebook_weights):
     result = runner.invoke(app, ["evaluate", "--batch-size", "100", "--json"])
     assert round(json.loads(result.stdout)["accuracy"], 4) == 0.0980
+
+
+# --- the arithmetic, not only the labels: every probability against an independent forward pass
+
+DLFS = MNIST_DIR.parent / "dlfs"
+
+
+def reference_probs(arrays: dict, x: np.ndarray, hidden: str = "sigmoid") -> np.ndarray:
+    """A float64 forward pass written here from the formulas, sharing no code with nnmnist."""
+    act = {
+        "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+        "relu": lambda z: np.maximum(z, 0.0),
+        "tanh": np.tanh,
+    }[hidden]
+    a = x.astype(np.float64) / 255.0
+    n = sum(1 for k in arrays if k.startswith("W"))
+    for i in range(1, n + 1):
+        z = a @ arrays[f"W{i}"].astype(np.float64) + arrays[f"b{i}"].astype(np.float64)
+        a = act(z) if i < n else z
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _arrays(net) -> dict:
+    out = {}
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True), start=1):
+        out[f"W{i}"], out[f"b{i}"] = w, b
+    return out
+
+
+def _compare(net, images: np.ndarray, atol: float) -> np.ndarray:
+    from nnmnist.core.network import forward
+
+    ours = forward(net, images)
+    want = reference_probs(_arrays(net), images, net.hidden)
+    assert ours.shape == want.shape == (len(images), 10)
+    np.testing.assert_allclose(ours, want, rtol=0, atol=atol)
+    return want
+
+
+def test_the_seed_42_network_computes_the_same_probabilities(notebook_weights, digits):
+    images, _ = digits
+    net = load_weights(notebook_weights)
+    want = _compare(net, images, atol=1e-12)  # float64 throughout
+    # all-zero predictions are what this network does; its probabilities still differ by image
+    assert np.ptp(want[:, 0]) > 1e-6
+
+
+def test_the_books_trained_network_computes_the_same_probabilities(digits):
+    path = DLFS / "ch03-sample_weight.pkl"
+    if not path.is_file():
+        pytest.skip(f"the book's weight files are not at {DLFS}")
+    images, labels = digits
+    net = load_weights(path)
+    want = _compare(net, images, atol=2e-6)  # float32 weights, float32 arithmetic
+    assert np.mean(want.argmax(axis=1) == labels) > 0.9  # a network that tells digits apart
+
+
+def test_a_small_trained_network_computes_the_same_probabilities(digits):
+    from nnmnist.training import TrainConfig, Trainer
+
+    ds = data.load("bundled", "test")
+    config = TrainConfig(hidden=(24,), activation="relu", epochs=2, val_size=0, batch_size=64)
+    trainer = Trainer(config, ds.images[1000:4000], ds.labels[1000:4000])
+    trainer.run()
+    images, labels = digits
+    want = _compare(trainer.best_network(), images, atol=2e-6)
+    assert np.mean(want.argmax(axis=1) == labels) > 0.7
+
+
+@pytest.mark.parametrize("which", ["seed-42 (float64)", "the book's (float32)"])
+def test_the_cli_prints_those_probabilities(runner, notebook_weights, tmp_path, which):
+    """predict --top-k 10 through the CLI: every printed probability, to its 6 decimals."""
+    ds = data.load("bundled", "test")
+    images = ds.images[:50]
+    np.save(tmp_path / "x.npy", images)
+    if which.startswith("seed"):
+        weights, tolerance = notebook_weights, 5.01e-7  # the rounding alone
+    else:
+        weights, tolerance = DLFS / "ch03-sample_weight.pkl", 5e-7 + 2e-6  # and float32
+        if not weights.is_file():
+            pytest.skip(f"the book's weight files are not at {DLFS}")
+    result = runner.invoke(
+        app, ["predict", str(tmp_path / "x.npy"), "-w", str(weights), "-f", "jsonl", "-k", "10"]
+    )
+    assert result.exit_code == 0, result.output
+    want = reference_probs(_arrays(load_weights(weights)), images)
+    for i, line in enumerate(result.stdout.splitlines()):
+        row = json.loads(line)
+        got = {t["label"]: t["probability"] for t in row["top_k"]}
+        assert sorted(got) == list(range(10))
+        for label, p in got.items():
+            assert abs(p - want[i, label]) <= tolerance, (i, label, p, want[i, label])
