@@ -84,19 +84,48 @@ def in_inputs(inputs, monkeypatch):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "text"])
-def test_threads_print_the_same_bytes_as_local(runner, in_inputs, fmt):
+def test_threads_print_the_same_bytes_as_local(runner, in_inputs, fmt, monkeypatch):
+    import dask
+
+    computed: list[int] = []
+    real_compute = dask.compute
+
+    def counting(*tasks, **kwargs):  # proof that Dask ran the chunks, not a local fallback
+        computed.append(len(tasks))
+        assert kwargs.get("scheduler") == "threads"
+        return real_compute(*tasks, **kwargs)
+
     local = runner.invoke(app, ["predict", *ARGS, "-f", fmt])
+    monkeypatch.setattr(dask, "compute", counting)
     threads = runner.invoke(app, ["predict", *ARGS, "-f", fmt, "--engine", "dask"])
+    assert sum(computed) == 7  # 8,011 images in chunks of 1,200 (--chunk-size 1000, whole batches)
     assert local.exit_code == threads.exit_code == 1  # the missing file
     assert len(local.stdout.splitlines()) >= 8000
     assert threads.stdout == local.stdout
     assert threads.stderr == local.stderr
 
 
+def chunks_run_since(client, since: float) -> int:
+    """How many predict_chunk tasks the cluster's scheduler ran since a time."""
+
+    def count(dask_scheduler, since=since):
+        return len(
+            {
+                t.key
+                for t in dask_scheduler.transition_log
+                if t.finish == "memory" and t.timestamp >= since and "predict_chunk" in str(t.key)
+            }
+        )
+
+    return int(client.run_on_scheduler(count))
+
+
 def test_a_cluster_prints_the_same_bytes_as_local(runner, in_inputs, cluster):
-    address, _ = cluster
+    address, client = cluster
     local = runner.invoke(app, ["predict", *ARGS, "-f", "csv", "-k", "2"])
+    started = time.time()
     remote = runner.invoke(app, ["predict", *ARGS, "-f", "csv", "-k", "2", "--scheduler", address])
+    assert chunks_run_since(client, started) == 7  # on the cluster, not here
     assert remote.stdout == local.stdout
     assert remote.stderr == local.stderr
 
@@ -168,8 +197,13 @@ def test_an_unreachable_scheduler(runner, in_inputs):
 def test_engine_only_options_are_usage_errors(runner, in_inputs):
     assert runner.invoke(app, ["predict", "a.npy", "--output", "x"]).exit_code == 2
     assert runner.invoke(app, ["predict", "images", "--engine", "dask", "--show"]).exit_code == 2
+    (in_inputs / "rows.csv").write_text(",".join(["0"] * 784) + "\n")
     csv = runner.invoke(app, ["predict", "rows.csv", "--engine", "dask"])
     assert csv.exit_code == 1
+    assert csv.stderr.strip() == (
+        "error: rows.csv: the dask engine reads .npy, IDX and image files; use --engine local "
+        "for CSV, .npz and standard input"
+    )
 
 
 def test_a_worker_killed_during_a_job(in_inputs, cluster, tmp_path):
@@ -197,16 +231,43 @@ def test_a_worker_killed_during_a_job(in_inputs, cluster, tmp_path):
         in_inputs / "weights.npz",
     )
     local = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    started = time.time()
+    errors = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - read back below
     proc = subprocess.Popen(
-        [*args, "--scheduler", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*args, "--scheduler", address], stdout=subprocess.PIPE, stderr=errors, text=True
     )
     assert proc.stdout is not None
-    first = proc.stdout.readline()  # the job is running
-    victim = sorted(client.run(os.getpid).values())[0]
-    os.kill(victim, signal.SIGKILL)
-    rest, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    assert first + rest == local
+    header = proc.stdout.readline()
+    first = proc.stdout.readline()  # a result row: chunks are running on the workers
+    assert first.startswith(str(big) + ":0,")
+    victim = None
+    deadline = time.monotonic() + 60
+    while victim is None:  # a worker that holds tasks of this job right now
+        busy = [w for w, keys in client.processing().items() if keys]
+        if busy:
+            victim = busy[0]
+        assert time.monotonic() < deadline, "no worker held a task"
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    rest = proc.stdout.read()  # the same buffered reader as the lines above
+    proc.wait(timeout=300)
+    errors.seek(0)
+    assert proc.returncode == 0, errors.read()
+    assert header + first + rest == local  # complete and identical
+
+    def reruns(dask_scheduler, since=started):
+        import collections
+
+        runs = collections.Counter(
+            t.key
+            for t in dask_scheduler.transition_log
+            if t.finish == "processing" and t.timestamp >= since and "predict_chunk" in str(t.key)
+        )
+        return sum(1 for n in runs.values() if n > 1), len(runs)
+
+    rerun, chunks = client.run_on_scheduler(reruns)
+    assert chunks == 60  # 120,000 images in chunks of 2,000 ran on the cluster
+    assert rerun >= 1  # the job lost a worker and ran its tasks again elsewhere
     deadline = time.monotonic() + 30  # the nanny brings the worker back
     while len(client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
