@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -21,24 +23,6 @@ from nnmnist.atomic import ABANDONED_AFTER, atomic_write, clean_stale
 from nnmnist.cli import app
 from nnmnist.errors import SourceUnavailableError
 from nnmnist.weights import load_weights, save_weights
-
-
-@pytest.fixture
-def openml_at(monkeypatch, tmp_path):
-    """Point scikit-learn's OpenML URLs at a port on 127.0.0.1."""
-    import sklearn.datasets._openml as openml
-
-    monkeypatch.setenv("NNMNIST_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("NNMNIST_TIMEOUT", "1")
-
-    def point(port: int) -> None:
-        base = f"http://127.0.0.1:{port}"
-        monkeypatch.setattr(
-            openml, "_SEARCH_NAME", base + "/api/v1/json/data/list/data_name/{}/limit/2"
-        )
-        monkeypatch.setattr(openml, "_DATA_INFO", base + "/api/v1/json/data/{}")
-
-    return point
 
 
 @pytest.fixture
@@ -68,11 +52,29 @@ def stalling_server():
     server.close()
 
 
+@pytest.fixture
+def through_proxy(monkeypatch, tmp_path):
+    """Send scikit-learn's real OpenML requests (https://api.openml.org/...) through an HTTP
+    proxy on 127.0.0.1, the way urllib honours https_proxy: no private URL is patched."""
+    monkeypatch.setenv("NNMNIST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NNMNIST_TIMEOUT", "1")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def point(port: int) -> None:
+        for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+        urllib.request.install_opener(None)  # urlopen builds its opener (and proxies) anew
+
+    yield point
+    urllib.request.install_opener(None)
+
+
 def test_a_server_that_never_answers_gets_a_bounded_wait_and_retries(
-    openml_at, stalling_server, runner
+    through_proxy, stalling_server, runner
 ):
     port, held = stalling_server
-    openml_at(port)
+    through_proxy(port)
     net_file = os.path.join(os.path.dirname(__file__), "corpus", "files", "existing.pkl")
     start = time.monotonic()
     result = runner.invoke(app, ["evaluate", "--data", "openml", "-w", net_file])
@@ -84,11 +86,11 @@ def test_a_server_that_never_answers_gets_a_bounded_wait_and_retries(
     assert 2 <= len(held) <= 4  # a retry or two (scikit-learn adds one of its own on timeouts)
 
 
-def test_a_refused_connection(openml_at):
+def test_a_refused_connection(through_proxy):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    openml_at(port)
+    through_proxy(port)
     start = time.monotonic()
     with pytest.raises(SourceUnavailableError, match="cannot fetch mnist_784 from OpenML"):
         data.load("openml", "test")
@@ -210,8 +212,11 @@ def test_sigkill_during_training_then_resume(tmp_path, bundled_train_folder):
     while not ckpt.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    assert proc.wait(timeout=10) == -signal.SIGKILL  # the kill landed: it did not finish first
     assert ckpt.exists()
+    with np.load(ckpt, allow_pickle=False) as saved:
+        epoch = json.loads(str(saved["state"]))["epoch"]
+    assert 1 <= epoch < 3  # killed before the last epoch: --resume has work to do
     resumed = subprocess.run(
         [exe, "train", "--resume", "--data", str(bundled_train_folder), "-w", str(part)],
         capture_output=True,
@@ -277,9 +282,9 @@ def trickling_server():
     server.close()
 
 
-def test_a_server_that_trickles_bytes_meets_the_overall_deadline(openml_at, trickling_server):
+def test_a_server_that_trickles_bytes_meets_the_overall_deadline(through_proxy, trickling_server):
     # Each recv gets a byte within the 1 s socket timeout, so only a deadline ends the wait.
-    openml_at(trickling_server)
+    through_proxy(trickling_server)
     start = time.monotonic()
     with pytest.raises(SourceUnavailableError, match=r"no complete answer within 10 s"):
         data.load("openml", "test")
@@ -316,7 +321,7 @@ def test_a_malformed_scheduler_address_is_a_usage_error_at_once(tmp_path):
 
 
 def test_ctrl_c_while_waiting_for_a_scheduler_leaves_no_traceback(stalling_server, tmp_path):
-    port, _ = stalling_server
+    port, held = stalling_server
     np.save(tmp_path / "x.npy", np.zeros((3, 784), np.uint8))
     exe = os.path.join(os.path.dirname(sys.executable), "nnmnist")
     proc = subprocess.Popen(
@@ -326,7 +331,10 @@ def test_ctrl_c_while_waiting_for_a_scheduler_leaves_no_traceback(stalling_serve
         text=True,
         env={**os.environ, "NNMNIST_TIMEOUT": "60", "NO_COLOR": "1"},
     )
-    time.sleep(3)
+    deadline = time.monotonic() + 30
+    while not held:  # the client has connected and waits for an answer: now Ctrl-C
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130

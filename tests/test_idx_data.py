@@ -141,12 +141,33 @@ def test_openml_notebook_split_is_train_test_split(fake_openml):
     np.testing.assert_array_equal(ds.labels, y_test.astype(int))
 
 
-def test_a_damaged_cache_is_fetched_again(fake_openml, tmp_path):
-    calls, _ = fake_openml
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "mnist_784.npz").write_bytes(b"PK\x03\x04 broken")
+@pytest.mark.parametrize(
+    "damage", ["not a zip", "labels above 9", "float pixels"], ids=lambda d: d.replace(" ", "-")
+)
+def test_a_damaged_cache_is_fetched_again_and_rewritten(fake_openml, tmp_path, damage):
+    calls, bunch = fake_openml
+    cache = tmp_path / "cache" / "mnist_784.npz"
+    cache.parent.mkdir()
+    if damage == "not a zip":
+        cache.write_bytes(b"PK\x03\x04 broken")
+    else:
+        images = np.zeros((70_000, 784), np.float32 if damage == "float pixels" else np.uint8)
+        np.savez(cache, images=images, labels=np.full(70_000, 12 if "labels" in damage else 1))
+    ds = data.load("openml", "test")
+    assert len(calls) == 1  # fetched again
+    np.testing.assert_array_equal(ds.images, bunch.data[60_000:].astype(np.uint8))
+    with np.load(cache, allow_pickle=False) as npz:  # rewritten, and loadable as it should be
+        assert npz["images"].dtype == np.uint8 and npz["labels"].max() <= 9
     data.load("openml", "test")
-    assert len(calls) == 1
+    assert len(calls) == 1  # and used from now on
+
+
+def test_a_damaged_cache_offline_is_named_in_the_error(fake_openml, tmp_path):
+    cache = tmp_path / "cache" / "mnist_784.npz"
+    cache.parent.mkdir()
+    np.savez(cache, images=np.zeros((70_000, 784), np.uint8), labels=np.full(70_000, 12, np.uint8))
+    with pytest.raises(DataError, match="a label above 9 .12.; delete it, or run without"):
+        data.load("openml", "test", no_network=True)
 
 
 def test_openml_network_failure_is_one_clear_error(monkeypatch, tmp_path):

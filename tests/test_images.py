@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from nnmnist import data
 from nnmnist.cli import app
@@ -69,13 +69,25 @@ def test_blank_images_are_reported(colour):
         preprocess(Image.new("L", (40, 30), colour), name="blank.png")
 
 
-def test_accuracy_on_transformed_digits_is_within_two_points(test_digits, model):
-    x, y = test_digits
-    original = float(np.mean(predict(model, x)[0] == y))
+def test_the_readme_figure_for_pictures_of_1000_test_digits(model):
+    """README: on 1,000 test digits turned into files, 99.0-99.2% against 99.3% as arrays."""
+    ds = data.load("bundled", "test")
+    x, y = ds.images[:1000], ds.labels[:1000]
+    assert float(np.mean(predict(model, x)[0] == y)) >= 0.993
+    scores = {}
     for name, transform in {**TRANSFORMS, "bilevel": bilevel}.items():
         pre = np.stack([preprocess(transform(d)) for d in x]).reshape(len(x), 784)
-        accuracy = float(np.mean(predict(model, pre)[0] == y))
-        assert accuracy >= original - 0.02, (name, accuracy, original)
+        scores[name] = float(np.mean(predict(model, pre)[0] == y))
+    assert min(scores.values()) >= 0.990, scores
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="this Pillow has no WebP support")
+def test_webp_input(tmp_path, runner):
+    digit = drawn_digits()[7]
+    digit.save(tmp_path / "seven.webp", lossless=True)
+    result = runner.invoke(app, ["predict", str(tmp_path / "seven.webp")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{tmp_path / 'seven.webp'}\t7\t")
 
 
 def test_digits_drawn_from_scratch(model):

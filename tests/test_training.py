@@ -69,6 +69,32 @@ def test_same_seed_same_bytes(runner, train_folder, tmp_path):
     assert other.read_bytes() != outs[0]
 
 
+def test_same_seed_same_bytes_with_augmentation_and_after_resume(
+    runner, train_folder, tmp_path, monkeypatch
+):
+    aug = [*SMALL, "--augment", "2", "--data", str(train_folder)]
+    outs = []
+    for name in ("a.npz", "b.npz"):
+        result = runner.invoke(app, ["train", *aug, "-w", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        outs.append(load_weights(tmp_path / name))
+    plain = tmp_path / "plain.npz"
+    runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-w", str(plain)])
+    a, b, c = outs[0], outs[1], load_weights(plain)
+    assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights, strict=True))
+    assert not np.array_equal(a.weights[0], c.weights[0])  # the shifts changed the training
+    part = tmp_path / "part.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 24 + 5)  # in the middle of epoch 2
+        result = runner.invoke(app, ["train", *aug, "-w", str(part)])
+    assert result.exit_code == 130
+    result = runner.invoke(app, ["train", "--resume", "--data", str(train_folder), "-w", str(part)])
+    assert result.exit_code == 0, result.output
+    d = load_weights(part)
+    for x, y in zip(a.weights + a.biases, d.weights + d.biases, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_train_json_and_metadata_then_evaluate(runner, train_folder, tmp_path):
     path = tmp_path / "w.npz"
     result = runner.invoke(
