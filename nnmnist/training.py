@@ -332,3 +332,35 @@ def _state(arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
 def checkpoint_config(arrays: dict[str, NDArray[Any]]) -> TrainConfig:
     """The config a checkpoint was made with, checked (ValueError names what is wrong)."""
     return TrainConfig.from_dict(_state(arrays)["config"])
+
+
+def run_metadata(
+    config: TrainConfig, trainer: Trainer, source: str, n_images: int, command: str, version: str
+) -> dict[str, Any]:
+    """What a trained weight file records about its making (the meta dict)."""
+    import platform
+
+    return {
+        "creator": "nnmnist train",
+        "version": version,
+        "command": command,
+        "init": config.init,
+        "optimizer": trainer.optimizer.settings() | {"lr": config.lr},
+        "schedule": config.schedule,
+        "weight_decay": config.weight_decay,
+        "batch_size": config.batch_size,
+        "augment": config.augment,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "data": {
+            "source": source,
+            "split": "train",
+            "train_images": n_images - config.val_size,
+            "val_images": config.val_size,
+        },
+        "versions": {
+            "nnmnist": version,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }

@@ -55,7 +55,8 @@ def test_notebook_parity_running_accuracy(runner, notebook_weights):
             "notebook",
             "--data",
             str(MNIST_DIR),
-            "--json",
+            "-f",
+            "json",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -80,7 +81,7 @@ def test_books_own_code_agrees_on_the_notebook_split(notebook_weights):
 
 
 def test_test_split_accuracy_of_the_notebook_weights(runner, notebook_weights):
-    result = runner.invoke(app, ["evaluate", "--batch-size", "100", "--json"])
+    result = runner.invoke(app, ["evaluate", "--batch-size", "100", "-f", "json"])
     assert round(json.loads(result.stdout)["accuracy"], 4) == 0.0980
 
 

@@ -78,7 +78,7 @@ def test_predict_with_thousands_of_inputs_writes_every_result_to_the_file(tmp_pa
 def test_evaluate_json_goes_to_the_file_and_the_live_table_to_the_terminal(tmp_path):
     out = tmp_path / "result.json"
     status, screen = run_with_terminal_stderr(
-        ["evaluate", "--limit", "3000", "--batch-size", "100", "--json"], tmp_path, out
+        ["evaluate", "--limit", "3000", "--batch-size", "100", "-f", "json"], tmp_path, out
     )
     assert status == 0, screen
     result = json.loads(out.read_text())
@@ -100,9 +100,10 @@ def test_train_json_goes_to_the_file(tmp_path, bundled_train_folder):
             "8",
             "--val-size",
             "100",
-            "--weights",
+            "-o",
             "w.npz",
-            "--json",
+            "-f",
+            "json",
         ],
         tmp_path,
         out,
@@ -125,7 +126,7 @@ def test_plain_subprocess_without_terminal_stays_quiet_on_stderr(tmp_path):
     )
     assert result.returncode == 0
     assert len(result.stdout.splitlines()) == 121
-    assert result.stderr == ""
+    assert result.stderr.startswith("predicting with ") and result.stderr.count("\n") == 1
 
 
 # --- both streams on the terminal, colour, and a real Ctrl-C
@@ -209,6 +210,7 @@ def test_with_stdout_and_stderr_on_the_terminal_every_result_line_arrives_intact
     status, screen = Terminal(["predict", "scans"], tmp_path).finish()
     assert status == 0
     lines = [line for line in screen.replace("\r", "").splitlines() if line]
+    assert lines.pop(0).startswith("predicting with the shipped model")
     assert lines == [
         f"scans/d{i:03d}.png\t1\t{line.split(chr(9))[2]}" for i, line in enumerate(lines)
     ]
@@ -234,14 +236,12 @@ def _interrupt(term: Terminal, marker: str) -> tuple[int, str]:
 
 
 def test_ctrl_c_during_evaluate_on_a_terminal(tmp_path):
-    init = subprocess.run(
-        [EXE, "init", "--hidden", "1000,1000", "--weights", "big.pkl"], cwd=tmp_path
-    )
+    init = subprocess.run([EXE, "init", "--hidden", "1000,1000", "-o", "big.pkl"], cwd=tmp_path)
     assert init.returncode == 0
     out = tmp_path / "out.json"
     with open(out, "wb") as stdout:
         term = Terminal(
-            ["evaluate", "-w", "big.pkl", "--batch-size", "1", "--json"], tmp_path, stdout
+            ["evaluate", "-w", "big.pkl", "--batch-size", "1", "-f", "json"], tmp_path, stdout
         )
         status, screen = _interrupt(term, "/10000")  # the live table is drawing
     assert status == 130
@@ -268,14 +268,14 @@ def test_ctrl_c_during_predict_on_a_terminal(tmp_path):
         term.proc.send_signal(signal.SIGINT)
         status, screen = term.finish()
     assert status == 130
-    assert visible(screen) == ["error: interrupted"]
+    assert visible(screen)[1:] == ["error: interrupted"]
     lines = out.read_text().splitlines()
     assert 0 < len(lines) < n and lines[0].startswith("big.npy:0\t")
 
 
 def test_ctrl_c_during_train_on_a_terminal(tmp_path, bundled_train_folder):
     args = ["train", "--data", str(bundled_train_folder), "--epochs", "500", "--hidden", "64"]
-    args += ["--val-size", "100", "--weights", "w.npz"]
+    args += ["--val-size", "100", "-o", "w.npz"]
     status, screen = _interrupt(Terminal(args, tmp_path, subprocess.DEVNULL), "*best")
     assert status == 130
     last = visible(screen)[-1]

@@ -58,13 +58,13 @@ def test_same_seed_same_bytes(runner, train_folder, tmp_path):
     outs = []
     for name in ("a.pkl", "b.pkl"):
         path = tmp_path / name
-        result = runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-w", str(path)])
+        result = runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-o", str(path)])
         assert result.exit_code == 0, result.output
         outs.append(path.read_bytes())
     assert outs[0] == outs[1]
     other = tmp_path / "c.pkl"
     runner.invoke(
-        app, ["train", *SMALL, "--seed", "1", "--data", str(train_folder), "-w", str(other)]
+        app, ["train", *SMALL, "--seed", "1", "--data", str(train_folder), "-o", str(other)]
     )
     assert other.read_bytes() != outs[0]
 
@@ -75,20 +75,20 @@ def test_same_seed_same_bytes_with_augmentation_and_after_resume(
     aug = [*SMALL, "--augment", "2", "--data", str(train_folder)]
     outs = []
     for name in ("a.npz", "b.npz"):
-        result = runner.invoke(app, ["train", *aug, "-w", str(tmp_path / name)])
+        result = runner.invoke(app, ["train", *aug, "-o", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
         outs.append(load_weights(tmp_path / name))
     plain = tmp_path / "plain.npz"
-    runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-w", str(plain)])
+    runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-o", str(plain)])
     a, b, c = outs[0], outs[1], load_weights(plain)
     assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights, strict=True))
     assert not np.array_equal(a.weights[0], c.weights[0])  # the shifts changed the training
     part = tmp_path / "part.npz"
     with monkeypatch.context() as m:
         interrupt_at(m, 24 + 5)  # in the middle of epoch 2
-        result = runner.invoke(app, ["train", *aug, "-w", str(part)])
+        result = runner.invoke(app, ["train", *aug, "-o", str(part)])
     assert result.exit_code == 130
-    result = runner.invoke(app, ["train", "--resume", "--data", str(train_folder), "-w", str(part)])
+    result = runner.invoke(app, ["train", "--resume", "--data", str(train_folder), "-o", str(part)])
     assert result.exit_code == 0, result.output
     d = load_weights(part)
     for x, y in zip(a.weights + a.biases, d.weights + d.biases, strict=True):
@@ -99,7 +99,18 @@ def test_train_json_and_metadata_then_evaluate(runner, train_folder, tmp_path):
     path = tmp_path / "w.npz"
     result = runner.invoke(
         app,
-        ["train", *SMALL, "--augment", "1", "--data", str(train_folder), "-w", str(path), "--json"],
+        [
+            "train",
+            *SMALL,
+            "--augment",
+            "1",
+            "--data",
+            str(train_folder),
+            "-o",
+            str(path),
+            "-f",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -120,7 +131,7 @@ def test_train_json_and_metadata_then_evaluate(runner, train_folder, tmp_path):
         and meta["test_accuracy"] == report["test_accuracy"]
     )
     assert set(meta["versions"]) == {"nnmnist", "numpy", "python"}
-    evaluated = runner.invoke(app, ["evaluate", "-w", str(path), "--json"])
+    evaluated = runner.invoke(app, ["evaluate", "-w", str(path), "-f", "json"])
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(report["test_accuracy"])
 
 
@@ -146,7 +157,7 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(
     whole = tmp_path / "whole.npz"
     assert (
         runner.invoke(
-            app, ["train", *SMALL, "--data", str(train_folder), "-w", str(whole)]
+            app, ["train", *SMALL, "--data", str(train_folder), "-o", str(whole)]
         ).exit_code
         == 0
     )
@@ -154,13 +165,13 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(
     part = tmp_path / "part.npz"
     with monkeypatch.context() as m:
         interrupt_at(m, 24 + 5)  # 24 batches per epoch: in the middle of epoch 2
-        result = runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-w", str(part)])
+        result = runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-o", str(part)])
     assert result.exit_code == 130
     assert "continue with --resume" in result.stderr
     assert load_weights(part).meta["best_epoch"] == 1  # the file left behind loads
     assert not list(tmp_path.glob(".*.tmp"))
 
-    result = runner.invoke(app, ["train", "--resume", "--data", str(train_folder), "-w", str(part)])
+    result = runner.invoke(app, ["train", "--resume", "--data", str(train_folder), "-o", str(part)])
     assert result.exit_code == 0, result.output
     a, b = load_weights(whole), load_weights(part)
     for x, y in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
@@ -171,17 +182,17 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(
 def test_train_refusals(runner, train_folder, tmp_path):
     path = tmp_path / "w.pkl"
     path.write_bytes(b"precious")
-    result = runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-w", str(path)])
+    result = runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-o", str(path)])
     assert result.exit_code == 1 and "already exists" in result.stderr
     assert path.read_bytes() == b"precious"
     result = runner.invoke(
-        app, ["train", "--resume", "--data", str(train_folder), "-w", str(tmp_path / "x.npz")]
+        app, ["train", "--resume", "--data", str(train_folder), "-o", str(tmp_path / "x.npz")]
     )
     assert result.exit_code == 1 and "no checkpoint to resume from" in result.stderr
-    result = runner.invoke(app, ["train", "--activation", "step", "-w", str(tmp_path / "s.npz")])
+    result = runner.invoke(app, ["train", "--activation", "step", "-o", str(tmp_path / "s.npz")])
     assert result.exit_code == 2
     result = runner.invoke(
-        app, ["train", "--data", str(tmp_path / "nowhere"), "-w", str(tmp_path / "n.npz")]
+        app, ["train", "--data", str(tmp_path / "nowhere"), "-o", str(tmp_path / "n.npz")]
     )
     assert result.exit_code == 3
     assert result.stderr.count("\n") == 1 and "no such folder" in result.stderr

@@ -36,16 +36,16 @@ def test_force_never_replaces_a_symlink_or_writes_through_it(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me\n")
     (tmp_path / "w.pkl").symlink_to(victim)
-    result = run(["init", "--weights", "w.pkl", "--force"], tmp_path)
+    result = run(["init", "-o", "w.pkl", "--force"], tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "symbolic link" in result.stderr
     assert (tmp_path / "w.pkl").is_symlink() and victim.read_text() == "keep me\n"
 
 
 def test_force_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
-    assert run(["init", "--weights", "w.pkl"], tmp_path).returncode == 0
+    assert run(["init", "-o", "w.pkl"], tmp_path).returncode == 0
     os.chmod(tmp_path / "w.pkl", 0o600)
-    assert run(["init", "--weights", "w.pkl", "--force", "--seed", "1"], tmp_path).returncode == 0
+    assert run(["init", "-o", "w.pkl", "--force", "--seed", "1"], tmp_path).returncode == 0
     assert stat.S_IMODE(os.stat(tmp_path / "w.pkl").st_mode) == 0o600
 
 
@@ -94,7 +94,7 @@ def test_a_symlink_in_the_output_folder_is_not_followed(tmp_path):
 def test_train_refuses_a_checkpoint_left_by_another_run(tmp_path, bundled_train_folder):
     (tmp_path / "w.npz.ckpt.npz").write_bytes(b"from an earlier run")
     result = run(
-        ["train", "--data", str(bundled_train_folder), "--epochs", "1", "--weights", "w.npz"],
+        ["train", "--data", str(bundled_train_folder), "--epochs", "1", "-o", "w.npz"],
         tmp_path,
     )
     assert result.returncode == 1 and "w.npz.ckpt.npz: already exists" in result.stderr

@@ -1,0 +1,283 @@
+"""Options shared by the commands, each defined once, and the small helpers behind them.
+
+The vocabulary: `--weights`/`-w` is a weight file to read (NNMNIST_WEIGHTS), `--out`/`-o` a
+weight file to write (NNMNIST_OUT); `--format` picks the output everywhere; `--init` is the
+initialisation scheme; `--data` the MNIST source; `--force` allows replacing existing files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_WEIGHTS = Path("weights") / "sample_weight.pkl"
+
+
+class Split(str, Enum):
+    test = "test"
+    notebook = "notebook"
+
+
+class Scheme(str, Enum):
+    notebook = "notebook"
+    xavier = "xavier"
+    he = "he"
+
+
+class OptimizerName(str, Enum):
+    adam = "adam"
+    momentum = "momentum"
+    sgd = "sgd"
+
+
+class Schedule(str, Enum):
+    cosine = "cosine"
+    constant = "constant"
+
+
+class EngineName(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+class Format(str, Enum):
+    """predict's result lines."""
+
+    text = "text"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+class ReportFormat(str, Enum):
+    """evaluate's and train's report."""
+
+    text = "text"
+    json = "json"
+
+
+def notice(text: str) -> None:
+    """One line on stderr about an old spelling that still works."""
+    from nnmnist import render
+
+    render.message(f"note: {text}")
+
+
+def activation_names() -> list[str]:
+    # The same table the core looks activations up in (imported lazily: --help stays fast).
+    from nnmnist.core.activations import HIDDEN_ACTIVATIONS
+
+    return list(HIDDEN_ACTIVATIONS)
+
+
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        "-w",
+        envvar="NNMNIST_WEIGHTS",
+        help="Weight file to read (.pkl or .npz). Default: weights/sample_weight.pkl here if it "
+        "exists, else the shipped model.",
+        show_default=False,
+    ),
+]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        envvar="NNMNIST_OUT",
+        help="Weight file to write (.pkl: the book's pickle; .npz).",
+    ),
+]
+OldWeightsOutOption = Annotated[
+    Path | None,
+    typer.Option("--weights", "-w", hidden=True, help="Old spelling of --out."),
+]
+ReportFormatOption = Annotated[
+    ReportFormat,
+    typer.Option("--format", "-f", help="text: tables for people; json: one JSON document."),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", hidden=True, help="Old spelling of --format json.")
+]
+OfflineOption = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        envvar="NNMNIST_OFFLINE",
+        help="Never use the network (OpenML only from the cache).",
+    ),
+]
+EngineOption = Annotated[
+    EngineName,
+    typer.Option(help="local: this process; dask: Dask threads, or a cluster with --scheduler."),
+]
+
+_ADDRESS = re.compile(
+    r"^(tcp|tls|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?):([0-9]{1,5})$"
+)
+
+
+def check_scheduler(value: str | None) -> str | None:
+    """A scheduler address is checked at once (distributed took 20 s to call it invalid)."""
+    if value is None or value == "":
+        return None
+    m = _ADDRESS.match(value)
+    if m is None or not 0 < int(m.group(4)) < 65536:
+        raise typer.BadParameter(
+            f"{value[:100]!r} is not a scheduler address such as tcp://10.0.0.5:8786"
+        )
+    return value
+
+
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=check_scheduler,
+        envvar="NNMNIST_SCHEDULER",
+        help="A Dask scheduler, tcp://host:port (implies --engine dask).",
+        show_default=False,
+    ),
+]
+ChunkOption = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size", min=1, max=10_000_000, help="Images per Dask task (whole batches)."
+    ),
+]
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        envvar="NNMNIST_DATA",
+        help="Where MNIST comes from: auto, bundled, openml, or a folder of MNIST IDX files.",
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an existing file (never one of the inputs).")
+]
+
+
+def pick_format(fmt: ReportFormat, old_json: bool) -> ReportFormat:
+    if old_json:
+        notice("--json is now --format json (-f json); --json goes in the next release")
+        return ReportFormat.json
+    return fmt
+
+
+def pick_out(out: Path, old: Path | None) -> Path:
+    if old is not None:
+        notice(
+            "--weights for the file to write is now --out (-o); in the next release "
+            "--weights will only name a file to read"
+        )
+        return old
+    return out
+
+
+def resolve_weights(option: Path | None) -> Path:
+    """--weights (or NNMNIST_WEIGHTS), else weights/sample_weight.pkl here, else the shipped model."""
+    from nnmnist.errors import WeightsError
+    from nnmnist.weights import shipped_model_path
+
+    if option is not None:
+        return option
+    if DEFAULT_WEIGHTS.is_file():
+        return DEFAULT_WEIGHTS
+    shipped = shipped_model_path()
+    if shipped is not None:
+        return shipped
+    raise WeightsError(
+        f"no weights: {DEFAULT_WEIGHTS} does not exist; run `nnmnist init` to make some, "
+        "or pass --weights PATH"
+    )
+
+
+ActivationOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Run the hidden layers with this activation instead of the one the file records "
+        "(a book pickle records none: sigmoid, the book's).",
+        show_default=False,
+    ),
+]
+
+
+def load_network(
+    option: Path | None, activation: str | None, verb: str | None = None
+) -> tuple[Any, Path, str]:
+    """The weights to read, loaded, with the activation override applied, and said on stderr:
+    (network, path, label for messages)."""
+    import dataclasses
+
+    from nnmnist import render
+    from nnmnist.weights import load_weights
+
+    path = resolve_weights(option)
+    net = load_weights(path)
+    label = weights_label(path)
+    if activation is not None:
+        if activation not in activation_names():
+            raise typer.BadParameter(
+                f"{activation!r} is not one of {', '.join(activation_names())}",
+                param_hint="--activation",
+            )
+        net = dataclasses.replace(net, hidden=activation)
+    elif "activation" not in net.meta:
+        render.message(
+            f"note: {label} does not say its activation: run as the book's sigmoid network "
+            "(--activation to change)"
+        )
+    if verb is not None:
+        render.message(f"{verb} {label} ({net.describe()})")
+    return net, path, label
+
+
+def weights_label(path: Path) -> str:
+    from nnmnist.weights import is_shipped_model
+
+    return f"the shipped model {path.name}" if is_shipped_model(path) else str(path)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give layer sizes as numbers, like 50,50") from None
+    if any(not 1 <= s <= 100_000 for s in sizes):
+        raise typer.BadParameter(f"{text!r}: each layer needs 1 to 100000 units")
+    return sizes
+
+
+def whole_batches(chunk_size: int, batch_size: int) -> int:
+    """Chunks hold whole batches, so that every engine forms the same batches."""
+    return max(1, -(-chunk_size // batch_size)) * batch_size
+
+
+@contextlib.contextmanager
+def naming_the_weights(label: str) -> Iterator[None]:
+    """Errors about the network's outputs name the weights they come from."""
+    from nnmnist.errors import NonFiniteOutputs
+
+    try:
+        yield
+    except NonFiniteOutputs as exc:
+        raise NonFiniteOutputs(f"{label}: {exc}") from None
+
+
+def writable_weights_target(path: Path) -> None:
+    """The checks init and train make before any work: not a folder, not the shipped model."""
+    from nnmnist.errors import NnmnistError
+    from nnmnist.weights import is_shipped_model
+
+    if path.is_dir():
+        raise NnmnistError(f"{path}: is a folder; give a file name such as {path / 'w.npz'}")
+    if is_shipped_model(path):
+        raise NnmnistError(f"{path}: is the shipped model; write your own weights elsewhere")

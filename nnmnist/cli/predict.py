@@ -1,0 +1,306 @@
+"""nnmnist predict: a label for every image, one result line each on stdout, in input order."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nnmnist.cli.base import app, reports_errors
+from nnmnist.cli.options import (
+    ActivationOption,
+    ChunkOption,
+    EngineName,
+    EngineOption,
+    Format,
+    SchedulerOption,
+    WeightsOption,
+    load_network,
+    naming_the_weights,
+    notice,
+    whole_batches,
+)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    fmt: Format
+    top_k: int
+    invert: bool | None
+    raw: bool
+    batch_size: int
+    show: bool
+    save_preprocessed: Path | None
+    force: bool
+
+
+@app.command()
+@reports_errors
+def predict(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Image files (PNG, JPEG, BMP, GIF, TIFF, PGM, WebP), folders of them, glob "
+            "patterns, IDX, .npy, .npz or CSV files; - reads pixel data, or a list of paths, "
+            "from stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    weights: WeightsOption = None,
+    activation: ActivationOption = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="Result lines: text, csv or jsonl.")
+    ] = Format.text,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, max=10, help="Show the K best labels.")
+    ] = 1,
+    invert: Annotated[
+        bool | None,
+        typer.Option(
+            "--invert/--no-invert",
+            help="Force the polarity of images (default: detect dark ink on light paper).",
+            show_default=False,
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Images are MNIST-style 28x28 already: no preprocessing.")
+    ] = False,
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--show", help="Draw each digit as the network saw it, with its probabilities."
+        ),
+    ] = False,
+    save_preprocessed: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the 28x28 images fed to the network into this new or empty folder.",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            min=1,
+            max=1_000_000,
+            help="Images per batch: 1000 by default, for speed (results do not depend on it).",
+        ),
+    ] = 1000,
+    engine: EngineOption = EngineName.local,
+    scheduler: SchedulerOption = None,
+    chunk_size: ChunkOption = 10_000,
+    parts: Annotated[
+        Path | None,
+        typer.Option(
+            help="With the dask engine: the workers write one file per chunk into this new or "
+            "empty folder, plus manifest.json (instead of lines on stdout).",
+            show_default=False,
+        ),
+    ] = None,
+    old_output: Annotated[
+        Path | None, typer.Option("--output", hidden=True, help="Old spelling of --parts.")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a --save-preprocessed or --parts folder that is not empty "
+            "(inputs are never written over).",
+        ),
+    ] = False,
+) -> None:
+    """Predict the digit in each image: one line per image on stdout, in input order.
+
+    Pictures of digits (any size, colour or polarity) are prepared the way MNIST's were: ink
+    found, scaled into 20x20, centred by centre of mass in 28x28. Arrays hold pixel values 0-255
+    in shape (N, 784), (N, 28, 28) or (28, 28); CSV rows hold 784 values (a leading label column
+    and a header row are recognised). An image that fails (unreadable, blank, too large) is
+    reported on stderr and the others go on; the exit status is then 1.
+
+    Examples:
+
+        nnmnist predict digit.png --show
+
+        nnmnist predict scans/ --format csv | sort -t, -k2
+
+        find . -name '*.jpg' | nnmnist predict - --top-k 3
+
+        nnmnist predict digits.npy t10k-images-idx3-ubyte.gz --format jsonl
+    """
+    from nnmnist import render
+    from nnmnist.outputs import prepare_folder
+    from nnmnist.reading import register_inputs
+
+    if old_output is not None:
+        notice("--output is now --parts; --output goes in the next release")
+        parts = old_output
+    use_dask = engine is EngineName.dask or bool(scheduler)
+    _check_usage(inputs, use_dask, show, save_preprocessed, parts)
+    settings = _Settings(fmt, top_k, invert, raw, batch_size, show, save_preprocessed, force)
+    net, _, label = load_network(weights, activation, "predicting with")
+    if save_preprocessed is not None:
+        prepare_folder(save_preprocessed, force, "--save-preprocessed")
+    specs, stdin = _collect(inputs or [])
+    register_inputs(specs)  # never written over, even before they are read
+    with naming_the_weights(label):
+        if use_dask:
+            failures = _on_dask(net, specs, settings, chunk_size, scheduler, parts)
+        else:
+            failures = _locally(net, specs, stdin, settings)
+    if failures:
+        if len(specs) > 1:
+            render.message(
+                f"{len(failures)} of {len(specs)} inputs failed; the others were predicted"
+            )
+        raise typer.Exit(1)
+
+
+def _check_usage(
+    inputs: list[str] | None,
+    use_dask: bool,
+    show: bool,
+    save_preprocessed: Path | None,
+    parts: Path | None,
+) -> None:
+    from nnmnist.inputs import STDIN
+
+    if not inputs:
+        raise typer.BadParameter("give one or more input files or folders, or - for standard input")
+    if STDIN in inputs and sys.stdin.isatty():
+        raise typer.BadParameter(
+            "standard input is a terminal: pipe data or paths into `nnmnist predict -`"
+        )
+    if inputs.count(STDIN) > 1:
+        raise typer.BadParameter("standard input (-) can be read only once")
+    if use_dask and (show or save_preprocessed is not None or STDIN in inputs):
+        raise typer.BadParameter("--show, --save-preprocessed and - (stdin) need --engine local")
+    if parts is not None and not use_dask:
+        raise typer.BadParameter("--parts needs --engine dask (locally, redirect stdout)")
+
+
+def _collect(inputs: list[str]) -> tuple[list[str], Any]:
+    """The inputs with folders walked, patterns expanded and paths on stdin read; and stdin
+    itself when it holds pixel data."""
+    from nnmnist.errors import DataError
+    from nnmnist.inputs import STDIN, expand, peekable, stdin_holds_paths, stdin_paths
+
+    stdin = peekable(sys.stdin.buffer) if STDIN in inputs else None
+    specs: list[str] = []
+    for spec in inputs:
+        if spec == STDIN and stdin is not None and stdin_holds_paths(stdin):
+            specs.extend(stdin_paths(stdin))
+        else:
+            specs.extend(expand([spec]))
+    if not specs:
+        raise DataError(f"{' '.join(inputs)}: no image or array files found")
+    return specs, stdin
+
+
+def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
+    """Predict batch by batch in this process; returns the failed inputs' messages."""
+    from nnmnist import render
+    from nnmnist.core.network import forward
+    from nnmnist.errors import DataError
+    from nnmnist.formats import csv_header, predict_lines
+    from nnmnist.images import save_digit
+    from nnmnist.inputs import ImageOptions, iter_batches
+    from nnmnist.outputs import FileNames
+
+    failures: list[str] = []
+
+    def on_error(exc: DataError) -> None:
+        failures.append(str(exc))
+        render.error(str(exc))
+
+    show_console = render.out_console() if s.fmt is Format.text else render.err_console()
+    if s.fmt is Format.csv:
+        render.write_lines([csv_header(s.top_k)])
+    options = ImageOptions(invert=s.invert, raw=s.raw)
+    file_name = FileNames()
+    with render.InputProgress(len(specs)) as progress:
+        for names, pixels in iter_batches(
+            specs, s.batch_size, stdin, images=options, on_error=on_error
+        ):
+            lines = predict_lines(net, names, pixels, s.fmt.value, s.top_k)
+            if s.save_preprocessed is not None:
+                for name, digit in zip(names, pixels, strict=True):
+                    save_digit(digit, s.save_preprocessed / file_name(name), overwrite=s.force)
+            if s.show:  # each digit, then its result line
+                probs = forward(net, pixels)  # (b, 10)
+                for i, name in enumerate(names):
+                    render.show_digit(show_console, name, pixels[i], probs[i])
+                    render.write_lines(lines[i : i + 1])
+            else:
+                render.write_lines(lines)
+            progress.advance(names)
+    sys.stdout.flush()
+    return failures
+
+
+def _on_dask(
+    net: Any,
+    specs: list[str],
+    s: _Settings,
+    chunk_size: int,
+    scheduler: str | None,
+    parts: Path | None,
+) -> list[str]:
+    """The same lines through the Dask engine, chunk by chunk, in order."""
+    import json
+
+    from nnmnist import distributed, render
+    from nnmnist.atomic import write_file
+    from nnmnist.formats import csv_header
+    from nnmnist.inputs import ImageOptions
+    from nnmnist.outputs import prepare_folder, remove_old_parts
+
+    failures: list[str] = []
+    if parts is not None:
+        prepare_folder(parts, s.force, "--parts")
+        remove_old_parts(parts)
+    elif s.fmt is Format.csv:
+        render.write_lines([csv_header(s.top_k)])
+    written: list[dict[str, Any]] = []
+    chunks = distributed.plan(specs, whole_batches(chunk_size, s.batch_size))
+    with (
+        distributed.Engine(scheduler) as runner,
+        render.InputProgress(len(chunks), "chunks", threshold=2) as progress,
+    ):
+        results = distributed.predict(
+            runner,
+            net,
+            chunks,
+            batch_size=s.batch_size,
+            fmt=s.fmt.value,
+            top_k=s.top_k,
+            options=ImageOptions(invert=s.invert, raw=s.raw),
+            output=None if parts is None else parts.resolve(),  # as the workers see it
+        )
+        for number, result in results:
+            for message in result.errors:
+                failures.append(message)
+                render.error(message)
+            if parts is None:
+                sys.stdout.write(result.text)
+                sys.stdout.flush()
+            else:
+                written.append({"chunk": number, "images": result.images, "file": result.file})
+            progress.step()
+    if parts is not None:
+        manifest = {
+            "format": s.fmt.value,
+            "top_k": s.top_k,
+            "header": csv_header(s.top_k) if s.fmt is Format.csv else None,
+            "parts": written,
+            "images": sum(p["images"] for p in written),
+            "failures": failures,
+        }
+        text = (json.dumps(manifest, indent=2) + "\n").encode()
+        write_file(parts / "manifest.json", lambda f: f.write(text))
+        render.message(f"wrote {len(written)} parts and manifest.json to {parts}")
+    return failures

@@ -1,0 +1,258 @@
+"""nnmnist train: backpropagation on the MNIST training images, with checkpoints and resume."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nnmnist.cli.base import app, reports_errors
+from nnmnist.cli.options import (
+    DEFAULT_WEIGHTS,
+    DataOption,
+    ForceOption,
+    JsonOption,
+    OfflineOption,
+    OldWeightsOutOption,
+    OptimizerName,
+    OutOption,
+    ReportFormat,
+    ReportFormatOption,
+    Schedule,
+    Scheme,
+    activation_names,
+    parse_hidden,
+    pick_format,
+    pick_out,
+    writable_weights_target,
+)
+
+
+@app.command()
+@reports_errors
+def train(
+    epochs: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Passes over the training images.")
+    ] = 10,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            min=1,
+            max=60_000,
+            help="Images per gradient step: 128 by default, a usual minibatch for Adam.",
+        ),
+    ] = 128,
+    lr: Annotated[
+        float, typer.Option(min=0.0, help="Learning rate (the peak, with --schedule cosine).")
+    ] = 1e-3,
+    optimizer: Annotated[OptimizerName, typer.Option(help="Update rule.")] = OptimizerName.adam,
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, comma-separated.")] = "256,128",
+    activation: Annotated[
+        str, typer.Option(help="Hidden activation: relu, sigmoid, tanh or identity.")
+    ] = "relu",
+    init: Annotated[Scheme, typer.Option("--init", help="Weight initialisation.")] = Scheme.he,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="L2 penalty on the weights.")] = 0.0,
+    schedule: Annotated[
+        Schedule, typer.Option(help="Learning rate over the run.")
+    ] = Schedule.cosine,
+    augment: Annotated[
+        int, typer.Option(min=0, max=8, help="Shift training images by up to N pixels at random.")
+    ] = 0,
+    seed: Annotated[
+        int, typer.Option(help="One seed for the split, the weights and every shuffle.")
+    ] = 0,
+    val_size: Annotated[
+        int, typer.Option(min=0, help="Training images held out to pick the best epoch.")
+    ] = 5000,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Stop after N epochs without a better validation accuracy (default: never).",
+            show_default=False,
+        ),
+    ] = None,
+    data: DataOption = "auto",
+    offline: OfflineOption = False,
+    out: OutOption = DEFAULT_WEIGHTS,
+    old_out: OldWeightsOutOption = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the checkpoint beside --out.")
+    ] = False,
+    force: ForceOption = False,
+    fmt: ReportFormatOption = ReportFormat.text,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the network with backpropagation on the MNIST training images.
+
+    The best epoch by validation accuracy is saved (atomically, after every epoch that improves);
+    a checkpoint beside it (`OUT.ckpt.npz`) lets `--resume` continue after Ctrl-C.
+
+    Examples:
+
+        nnmnist train --data path/to/mnist-idx-folder --epochs 5
+
+        nnmnist train --hidden 512,256 --augment 2 --epochs 30 -o big.npz
+
+        nnmnist train -o big.npz --resume --data path/to/mnist-idx-folder
+    """
+    from nnmnist import __version__, render
+    from nnmnist import data as datasets
+    from nnmnist.errors import NnmnistError
+    from nnmnist.training import TrainConfig, Trainer, run_metadata
+
+    out, fmt = pick_out(out, old_out), pick_format(fmt, as_json)
+    ckpt = out.with_name(out.name + ".ckpt.npz")
+    writable_weights_target(out)
+    if resume:
+        saved, config = _checkpoint(ckpt)
+    else:
+        _refuse_existing((out, ckpt), force)
+        config = TrainConfig(
+            hidden=parse_hidden(hidden),
+            activation=_trainable(activation),
+            init=init.value,
+            optimizer=optimizer.value,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            epochs=epochs,
+            seed=seed,
+            val_size=val_size,
+            patience=patience,
+            schedule=schedule.value,
+            augment=augment,
+        )
+    ds = datasets.load(data, "train", no_network=offline)
+    if not config.val_size < len(ds):
+        raise NnmnistError(
+            f"--val-size {config.val_size} leaves no training images (there are {len(ds)})"
+        )
+    trainer = Trainer(config, ds.images, ds.labels)
+    if resume:
+        _restore(trainer, saved, ckpt)
+    command = "nnmnist " + " ".join(sys.argv[1:])
+    meta = run_metadata(config, trainer, ds.source, len(ds), command, __version__)
+    render.message(
+        f"training {'-'.join(map(str, trainer.net.sizes))} {config.activation} with "
+        f"{config.optimizer} on {len(ds) - config.val_size:,} MNIST training images from "
+        f"{ds.source} ({config.val_size:,} held out), seed {config.seed}"
+        + (f", resuming after epoch {trainer.epoch}" if resume else "")
+    )
+    _run_and_report(trainer, meta, out, ckpt, force or resume, fmt)
+
+
+def _trainable(activation: str) -> str:
+    trainable = [a for a in activation_names() if a != "step"]
+    if activation not in trainable:
+        raise typer.BadParameter(
+            f"{activation!r} is not one of {', '.join(trainable)}", param_hint="--activation"
+        )
+    return activation
+
+
+def _refuse_existing(targets: tuple[Path, ...], force: bool) -> None:
+    from nnmnist.errors import NnmnistError
+
+    for target in targets:
+        if (target.exists() or target.is_symlink()) and not force:
+            raise NnmnistError(
+                f"{target}: already exists; pass --force to overwrite it or --resume"
+            )
+
+
+def _checkpoint(ckpt: Path) -> tuple[dict[str, Any], Any]:
+    from nnmnist.errors import NnmnistError
+    from nnmnist.training import checkpoint_config
+    from nnmnist.weights import read_checkpoint
+
+    if not ckpt.exists():
+        raise NnmnistError(f"{ckpt}: no checkpoint to resume from; train without --resume")
+    saved = read_checkpoint(ckpt)
+    try:
+        return saved, checkpoint_config(saved)
+    except ValueError as exc:
+        raise NnmnistError(f"{ckpt}: not a usable checkpoint ({exc})") from None
+
+
+def _restore(trainer: Any, saved: dict[str, Any], ckpt: Path) -> None:
+    from nnmnist.errors import NnmnistError
+
+    try:
+        trainer.restore(saved)
+    except ValueError as exc:
+        raise NnmnistError(f"{ckpt}: not a usable checkpoint ({exc})") from None
+
+
+def _run_and_report(
+    trainer: Any, meta: dict[str, Any], out: Path, ckpt: Path, replace: bool, fmt: ReportFormat
+) -> None:
+    """Train with a save after every better epoch and a checkpoint after every epoch, then
+    score the best epoch on the bundled test split and report."""
+    import numpy as np
+
+    from nnmnist import data as datasets
+    from nnmnist import render
+    from nnmnist.atomic import RefusedTarget, write_file
+    from nnmnist.errors import NnmnistError
+    from nnmnist.evaluation import evaluate as run_evaluation
+    from nnmnist.weights import save_weights
+
+    def save_best() -> None:
+        meta.update(best_epoch=trainer.best_epoch, val_accuracy=trainer.val_accuracy)
+        save_weights(trainer.best_network(), out, meta, overwrite=replace)
+
+    def on_epoch(report: Any) -> None:
+        if report.improved:  # saved before the row that says so is shown
+            save_best()
+        progress.on_epoch(report)
+        try:
+            write_file(ckpt, lambda f: np.savez(f, **trainer.checkpoint()), overwrite=replace)
+        except RefusedTarget as exc:
+            raise NnmnistError(f"{ckpt}: {exc.strerror}") from None
+        except OSError as exc:
+            raise NnmnistError(
+                f"{ckpt}: cannot write the checkpoint ({exc.strerror or exc})"
+            ) from None
+
+    try:
+        with render.TrainProgress() as progress:
+            trainer.run(on_batch=progress.on_batch, on_epoch=on_epoch)
+    except KeyboardInterrupt:
+        if trainer.best_epoch:
+            render.message(
+                f"interrupted: the best weights so far (epoch {trainer.best_epoch}, validation "
+                f"{render.maybe(trainer.val_accuracy)}) are in {out}; continue with --resume"
+            )
+        else:
+            render.message("interrupted before the first epoch ended: nothing was saved")
+        raise typer.Exit(130) from None
+    test = datasets.load("bundled", "test")
+    result = run_evaluation(trainer.best_network(), test.images, test.labels, 1000)
+    meta["test_accuracy"] = result.accuracy
+    save_best()
+    seconds = sum(r.seconds for r in trainer.history)
+    render.message(
+        f"saved {out}: epoch {trainer.best_epoch}, validation accuracy "
+        f"{render.maybe(trainer.val_accuracy)}, test accuracy {result.accuracy:.4f}, "
+        f"{seconds:.1f} s of training"
+    )
+    if fmt is ReportFormat.json:
+        from dataclasses import asdict
+
+        render.emit_json(
+            {
+                "weights": str(out),
+                "checkpoint": str(ckpt),
+                "config": trainer.config.to_dict(),
+                "history": [asdict(r) for r in trainer.history],
+                "best_epoch": trainer.best_epoch,
+                "val_accuracy": trainer.val_accuracy,
+                "test_accuracy": result.accuracy,
+                "seconds": seconds,
+            }
+        )

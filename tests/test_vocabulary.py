@@ -1,0 +1,134 @@
+"""One vocabulary across commands, old spellings with a note, usage errors in the house style,
+and saying what is being used. Through the installed command: exit codes and streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from nnmnist import data, idx
+from nnmnist.core.network import init_network
+from nnmnist.weights import save_weights
+
+EXE = str(Path(sys.executable).parent / "nnmnist")
+
+
+def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+    for name in ("NNMNIST_WEIGHTS", "NNMNIST_OUT", "NNMNIST_DATA"):
+        env.pop(name, None)
+    return subprocess.run(
+        [EXE, *args], cwd=cwd, env=env, input=stdin, capture_output=True, timeout=120
+    )
+
+
+def lines(stream: bytes) -> list[str]:
+    return stream.decode().splitlines()
+
+
+def test_out_writes_and_weights_reads(tmp_path):
+    made = run(["init", "-o", "w.pkl", "--init", "xavier", "--seed", "3"], tmp_path)
+    assert made.returncode == 0 and lines(made.stderr) == [
+        "wrote w.pkl: 784-50-50-10 sigmoid, xavier init, seed 3"
+    ]
+    used = run(["evaluate", "-w", "w.pkl", "--limit", "50", "-f", "json"], tmp_path)
+    assert used.returncode == 0 and json.loads(used.stdout)["total"] == 50
+
+
+def test_old_spellings_still_work_with_one_note_each(tmp_path):
+    made = run(["init", "--weights", "w.pkl", "--scheme", "he"], tmp_path)
+    assert made.returncode == 0 and (tmp_path / "w.pkl").is_file()
+    notes = [line for line in lines(made.stderr) if line.startswith("note: ")]
+    assert len(notes) == 2
+    assert "--weights for the file to write is now --out (-o)" in notes[0]
+    assert "--scheme is now --init" in notes[1]
+    old = run(["evaluate", "-w", "w.pkl", "--limit", "20", "--json"], tmp_path)
+    assert old.returncode == 0 and json.loads(old.stdout)["total"] == 20
+    assert "note: --json is now --format json" in old.stderr.decode()
+
+
+def test_usage_errors_are_one_line_and_a_hint(tmp_path):
+    typo = run(["evaluate", "--batch-sise", "3"], tmp_path)
+    assert typo.returncode == 2 and typo.stdout == b""
+    assert lines(typo.stderr) == [
+        "error: nnmnist evaluate has no option --batch-sise",
+        "did you mean --batch-size?",
+    ]
+    zero = run(["evaluate", "--batch-size", "0"], tmp_path)
+    assert zero.returncode == 2
+    assert lines(zero.stderr) == [
+        "error: --batch-size: must be at least 1",
+        "try 'nnmnist evaluate --help'",
+    ]
+    fmt = run(["predict", "x.png", "--format", "tsv"], tmp_path)
+    assert fmt.returncode == 2
+    assert lines(fmt.stderr)[0] == "error: --format: 'tsv' is not one of 'text', 'csv', 'jsonl'"
+    unknown = run(["evalute"], tmp_path)
+    assert unknown.returncode == 2
+    assert lines(unknown.stderr) == [
+        "error: no such command 'evalute'",
+        "did you mean 'evaluate'?",
+    ]
+    for result in (typo, zero, fmt, unknown):
+        assert "╭" not in result.stderr.decode() and "Traceback" not in result.stderr.decode()
+
+
+def test_help_keeps_the_full_panel(tmp_path):
+    result = run(["evaluate", "--help"], tmp_path)
+    assert result.returncode == 0 and "Usage: nnmnist evaluate" in result.stdout.decode()
+
+
+def test_predict_says_which_weights_it_runs(tmp_path):
+    np.save(tmp_path / "x.npy", data.load("bundled", "test").images[:3])
+    run(["init"], tmp_path)
+    result = run(["predict", "x.npy"], tmp_path)
+    assert result.returncode == 0
+    assert lines(result.stderr) == [
+        "predicting with weights/sample_weight.pkl (784-50-50-10 sigmoid)"
+    ]
+
+
+def test_a_book_pickle_runs_as_sigmoid_and_says_so_and_activation_overrides(tmp_path):
+    net = init_network((784, 16, 10), scheme="he", rng=np.random.default_rng(0))
+    book = {}
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True), start=1):
+        book[f"W{i}"], book[f"b{i}"] = w, b
+    (tmp_path / "book.pkl").write_bytes(pickle.dumps(book))  # no meta, as the book's files
+    np.save(tmp_path / "x.npy", data.load("bundled", "test").images[:5])
+    plain = run(["predict", "x.npy", "-w", "book.pkl", "-f", "jsonl", "-k", "10"], tmp_path)
+    assert plain.returncode == 0
+    assert lines(plain.stderr) == [
+        "note: book.pkl does not say its activation: run as the book's sigmoid network "
+        "(--activation to change)",
+        "predicting with book.pkl (784-16-10 sigmoid)",
+    ]
+    relu = run(
+        ["predict", "x.npy", "-w", "book.pkl", "-f", "jsonl", "-k", "10", "--activation", "relu"],
+        tmp_path,
+    )
+    assert lines(relu.stderr) == ["predicting with book.pkl (784-16-10 relu)"]
+    assert relu.stdout != plain.stdout
+
+
+def test_the_notebook_split_warns_when_the_network_saw_those_images(tmp_path):
+    ds = data.load("bundled", "test")
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for part, rows in (("train", slice(0, 300)), ("t10k", slice(300, 400))):
+        idx.write_idx(folder / f"{part}-images-idx3-ubyte", ds.images[rows].reshape(-1, 28, 28))
+        idx.write_idx(folder / f"{part}-labels-idx1-ubyte", ds.labels[rows])
+    net = init_network((784, 8, 10), scheme="he", rng=np.random.default_rng(0))
+    save_weights(net, tmp_path / "trained.npz", {"data": {"source": "x", "split": "train"}})
+    save_weights(net, tmp_path / "fresh.npz")
+    args = ["evaluate", "--split", "notebook", "--data", "mnist", "-f", "json", "-w"]
+    warned = run([*args, "trained.npz"], tmp_path)
+    assert warned.returncode == 0
+    assert any(line.startswith("warning: the notebook split") for line in lines(warned.stderr))
+    quiet = run([*args, "fresh.npz"], tmp_path)
+    assert not any(line.startswith("warning:") for line in lines(quiet.stderr))
