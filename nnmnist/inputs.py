@@ -172,11 +172,18 @@ def _load_npz(source: Path | BinaryIO, name: str) -> NDArray[Any]:
         raise DataError(f"{name}: not a usable .npz file ({exc})") from None
 
 
-def _parse_csv_chunk(lines: list[tuple[int, str]], name: str) -> NDArray[Any]:
+def _parse_csv_chunk(
+    lines: list[tuple[int, str]], name: str, labelled: bool = False
+) -> NDArray[Any]:
+    """Rows of 784 pixel values; labelled: the caller took each row's label off already."""
     rows = []
     for lineno, line in lines:
         n = line.count(",") + 1
-        if n == 785:
+        if labelled and n != 784:
+            raise DataError(
+                f"{name}: line {lineno} has {n + 1} values; expected 785 (a label and 784 pixels)"
+            )
+        if n == 785 and not labelled:
             line = line.split(",", 1)[1]  # a leading label column
         elif n != 784:
             raise DataError(

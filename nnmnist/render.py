@@ -159,7 +159,7 @@ def evaluation_report(result: Evaluation, heading: str) -> None:
             f"  ({result.correct:,}/{result.total:,} images)",
         )
     )
-    console.print(printable(heading), markup=False, emoji=False)
+    console.print(printable(heading), markup=False, emoji=False, soft_wrap=True)
     table = Table(
         title="confusion matrix (rows: true digit, columns: predicted digit)",
         title_justify="left",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from nnmnist.cli.options import (
     DataOption,
     EngineName,
     EngineOption,
+    ForceOption,
     JsonOption,
     OfflineOption,
     ReportFormat,
@@ -30,6 +32,15 @@ from nnmnist.cli.options import (
 @app.command()
 @reports_errors
 def evaluate(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Labelled digits of your own (default: MNIST): CSV rows of a label and 784 "
+            "pixels, .npz with images and labels, an IDX images file beside its labels, or a "
+            "folder of pictures in subfolders named 0 to 9.",
+            show_default=False,
+        ),
+    ] = None,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -65,15 +76,28 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
+    errors: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each misclassified image into this new or empty folder as a PNG whose "
+            "name says its true and predicted labels.",
+            show_default=False,
+        ),
+    ] = None,
+    force: ForceOption = False,
     engine: EngineOption = EngineName.local,
     scheduler: SchedulerOption = None,
     chunk_size: ChunkOption = 10_000,
 ) -> None:
-    """Measure accuracy on MNIST, batch by batch, with a running accuracy.
+    """Measure accuracy on MNIST, or on labelled digits of your own, batch by batch.
 
     Examples:
 
         nnmnist evaluate --batch-size 100
+
+        nnmnist evaluate my-digits/ --errors misread/
+
+        nnmnist evaluate labelled.csv --format json
 
         nnmnist evaluate --format json | jq .accuracy
 
@@ -82,17 +106,29 @@ def evaluate(
     from nnmnist import data as datasets
     from nnmnist import render
     from nnmnist.formats import printable
+    from nnmnist.outputs import prepare_folder
 
     fmt = pick_format(fmt, as_json)
+    if inputs and (engine is EngineName.dask or scheduler):
+        raise typer.BadParameter("the dask engine evaluates MNIST; your own inputs run locally")
     net, path, name = load_network(weights, activation)
-    ds = datasets.load(data, split.value, no_network=offline)
+    failures: list[str] = []
+    if inputs:
+        ds = _own_data(inputs, failures)
+        if not len(ds.labels):
+            raise typer.Exit(1)  # every input failed, each with its error line
+        heading = f"labelled images from {printable(ds.source)}"
+    else:
+        ds = datasets.load(data, split.value, no_network=offline)
+        heading = f"MNIST {ds.split} split from {ds.source}"
     images, labels = ds.images[:limit], ds.labels[:limit]
-    heading = f"MNIST {ds.split} split from {ds.source}"
+    if errors is not None:
+        prepare_folder(errors, force, "--errors")
     render.message(
         f"evaluating {name} ({net.describe()}) on {len(labels):,} images, {heading}, "
         f"batches of {batch_size}"
     )
-    if ds.split == "notebook" and net.meta.get("data", {}).get("split") == "train":
+    if getattr(ds, "split", "") == "notebook" and net.meta.get("data", {}).get("split") == "train":
         render.message(
             "warning: the notebook split is drawn from all 70,000 images, and this network "
             "was trained on the 60,000 training images: the figure below is inflated"
@@ -102,6 +138,8 @@ def evaluate(
             result = _on_dask(net, ds, len(labels), batch_size, chunk_size, scheduler)
         else:
             result = _locally(net, images, labels, batch_size, every)
+    if errors is not None:
+        _write_errors(net, ds, limit, errors, force)
     if fmt is ReportFormat.json:
         render.emit_json(
             {
@@ -109,12 +147,48 @@ def evaluate(
                 "weights": printable(str(path)),
                 "layers": list(net.sizes),
                 "activation": net.hidden,
-                "source": ds.source,
-                "split": ds.split,
+                "source": printable(ds.source),
+                "split": getattr(ds, "split", "labelled"),
             }
         )
     else:
         render.evaluation_report(result, f"{heading}, weights: {name}")
+    if failures:
+        render.message(f"{len(failures)} input(s) could not be read; the others were evaluated")
+        raise typer.Exit(1)
+
+
+def _own_data(inputs: list[str], failures: list[str]) -> Any:
+    from nnmnist import labelled, render
+    from nnmnist.errors import DataError
+    from nnmnist.inputs import ImageOptions
+
+    def on_error(exc: DataError) -> None:
+        failures.append(str(exc))
+        render.error(str(exc))
+
+    return labelled.load(inputs, ImageOptions(), on_error)
+
+
+def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: bool) -> None:
+    """Each misclassified image as a PNG named by its index, true and predicted labels."""
+    from nnmnist import render
+    from nnmnist.core.network import predict
+    from nnmnist.images import save_digit
+    from nnmnist.outputs import FileNames
+
+    images, labels = ds.images[:limit], ds.labels[:limit]
+    names = getattr(ds, "names", None) or [f"mnist-{ds.split}:{i}" for i in range(len(labels))]
+    file_name = FileNames()
+    count = 0
+    for lo in range(0, len(labels), 1000):
+        guess, _ = predict(net, images[lo : lo + 1000])
+        for i in map(int, (guess != labels[lo : lo + 1000]).nonzero()[0]):
+            k = lo + i
+            stem = f"{k:05d}-true{labels[k]}-pred{guess[i]}-{names[k]}"
+            save_digit(images[k], folder / file_name(stem), overwrite=force)
+            count += 1
+    render.message(f"wrote {count} misclassified images to {folder}")
 
 
 def _locally(net: Any, images: Any, labels: Any, batch_size: int, every: int | None) -> Any:
