@@ -172,6 +172,7 @@ def predict_chunk(
     options: ImageOptions,
     out_file: str | None,
     blas: int | None,
+    min_confidence: float = 0.0,
 ) -> ChunkResult:
     """Read a chunk's images, predict them batch by batch, and format the lines (on a worker)."""
     names: list[str] = []
@@ -194,7 +195,12 @@ def predict_chunk(
         with _same_blas(blas):
             for lo in range(0, len(names), batch_size):
                 lines += predict_lines(
-                    net, names[lo : lo + batch_size], pixels[lo : lo + batch_size], fmt, top_k
+                    net,
+                    names[lo : lo + batch_size],
+                    pixels[lo : lo + batch_size],
+                    fmt,
+                    top_k,
+                    min_confidence,
                 )
     text = "".join(line + "\n" for line in lines)
     if out_file is not None:
@@ -338,6 +344,7 @@ def predict(
     top_k: int,
     options: ImageOptions,
     output: Path | None = None,
+    min_confidence: float = 0.0,
 ) -> Iterator[tuple[int, ChunkResult]]:
     """(chunk number, result) for every chunk from plan(), in order."""
     blas = blas_threads()
@@ -351,6 +358,7 @@ def predict(
             options,
             None if output is None else str(output / f"part-{i:05d}.{ext}"),
             blas,
+            min_confidence,
         )
         for i, c in enumerate(chunks)
     ]

@@ -14,6 +14,8 @@ from nnmnist.core.metrics import confusion_matrix, precision_recall
 from nnmnist.core.network import N_CLASSES, Network, predict
 from nnmnist.errors import NonFiniteOutputs
 
+THRESHOLDS = (0.5, 0.9, 0.99, 0.999)
+
 
 @dataclass(frozen=True)
 class BatchReport:
@@ -49,6 +51,9 @@ class Evaluation:
     confusion: NDArray[np.int64] = field(
         default_factory=lambda: np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
     )
+    # per image: the best probability and whether its label was right (for coverage figures)
+    confidence: list[NDArray[np.float32]] = field(default_factory=list)
+    hits: list[NDArray[np.bool_]] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -69,7 +74,26 @@ class Evaluation:
                 result.batch_correct.append(correct)
                 result.running_accuracy.append(result.correct / result.total)
             result.confusion += part.confusion
+            result.confidence += part.confidence
+            result.hits += part.hits
         return result
+
+    def coverage(self, min_confidence: float) -> tuple[float, float | None]:
+        """(share of images whose best probability reaches min_confidence, accuracy on those)."""
+        if not self.confidence:
+            return 1.0, self.accuracy
+        conf, hits = np.concatenate(self.confidence), np.concatenate(self.hits)
+        kept = conf >= min_confidence
+        covered = float(np.mean(kept)) if kept.size else 0.0
+        return covered, (float(np.mean(hits[kept])) if kept.any() else None)
+
+    def tradeoff(self, thresholds: tuple[float, ...] = THRESHOLDS) -> list[dict[str, Any]]:
+        """Coverage and accuracy at a few confidence thresholds."""
+        rows = []
+        for t in thresholds:
+            covered, accuracy = self.coverage(t)
+            rows.append({"min_confidence": t, "coverage": covered, "accuracy": accuracy})
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         precision, recall = precision_recall(self.confusion)
@@ -85,6 +109,7 @@ class Evaluation:
             "recall": recall.tolist(),
             "seconds": self.seconds,
             "images_per_second": self.total / self.seconds if self.seconds > 0 else None,
+            "tradeoff": self.tradeoff(),
         }
 
 
@@ -113,7 +138,10 @@ def evaluate(
                 "(they are too large to compute with)"
             )
         y_true = labels[lo : lo + batch_size]
-        correct = int(np.count_nonzero(y_pred == y_true))
+        hit = y_pred == y_true
+        result.confidence.append(probs.max(axis=1).astype(np.float32))
+        result.hits.append(hit)
+        correct = int(np.count_nonzero(hit))
         result.correct += correct
         result.total += len(y_true)
         result.confusion += confusion_matrix(y_true, y_pred)

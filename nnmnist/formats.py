@@ -48,9 +48,15 @@ def printable_names(names: list[str]) -> list[str]:
 
 
 def predict_lines(
-    net: Network, names: list[str], pixels: NDArray[Any], fmt: str, top_k: int
+    net: Network,
+    names: list[str],
+    pixels: NDArray[Any],
+    fmt: str,
+    top_k: int,
+    min_confidence: float = 0.0,
 ) -> list[str]:
-    """Run one batch through the network and format a line per image."""
+    """Run one batch through the network and format a line per image; an image whose best
+    probability is below min_confidence gets no label (rejected), its probabilities still shown."""
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below, per image
         probs = forward(net, pixels)  # (b, 10)
     if not np.isfinite(probs).all():
@@ -64,7 +70,8 @@ def predict_lines(
     else:
         labels = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
     best = np.take_along_axis(probs, labels, axis=1)
-    return prediction_lines(names, labels, best, fmt)
+    rejected = best[:, 0] < min_confidence if min_confidence > 0 else None
+    return prediction_lines(names, labels, best, fmt, rejected)
 
 
 def csv_header(top_k: int) -> str:
@@ -80,15 +87,23 @@ def _csv_lines(rows: list[list[Any]]) -> list[str]:
     return buf.getvalue().splitlines()
 
 
-def prediction_lines(names: list[str], labels: Any, probs: Any, fmt: str) -> list[str]:
+REJECTED = {"text": "?", "csv": "", "jsonl": None}  # the label of a rejected prediction
+
+
+def prediction_lines(
+    names: list[str], labels: Any, probs: Any, fmt: str, rejected: Any = None
+) -> list[str]:
     """One line per image: text (name, label, probability), csv, or jsonl.
 
     labels and probs have shape (batch, k): the k best labels of each image, best first. This
     runs once per image of every batch, so it is kept to plain loops over Python lists.
+    rejected: (batch,) booleans, images whose label is withheld ('?', empty, null).
     """
     k = labels.shape[1]
     label_rows, prob_rows = labels.tolist(), probs.tolist()
     names = printable_names(names)
+    if rejected is not None and rejected.any():
+        return _with_rejections(names, label_rows, prob_rows, fmt, rejected.tolist())
     if fmt == "csv":
         if _CSV_SPECIAL.search("".join(names)):  # quoting: the csv module's, for the batch
             return _csv_lines(
@@ -126,3 +141,29 @@ def prediction_lines(names: list[str], labels: Any, probs: Any, fmt: str) -> lis
         + " ".join(f"{a}:{b:.4f}" for a, b in zip(lb[1:], p[1:], strict=True))
         for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
     ]
+
+
+def _with_rejections(
+    names: list[str], label_rows: list[Any], prob_rows: list[Any], fmt: str, rejected: list[bool]
+) -> list[str]:
+    """The slow path, for batches that hold a rejected image: each line as the fast path writes
+    it, then the first label replaced by the rejection mark."""
+    mark = REJECTED[fmt]
+    lines = []
+    for n, lb, p, no in zip(names, label_rows, prob_rows, rejected, strict=True):
+        (line,) = prediction_lines([n], np.array([lb]), np.array([p]), fmt)
+        if no:
+            if fmt == "jsonl":
+                obj = json.loads(line)
+                obj["label"] = mark
+                line = json.dumps(obj)
+            elif fmt == "csv":
+                row = next(csv.reader([line]))
+                row[1] = str(mark)
+                line = _csv_lines([row])[0]
+            else:
+                fields = line.split("\t")
+                fields[1] = str(mark)
+                line = "\t".join(fields)
+        lines.append(line)
+    return lines

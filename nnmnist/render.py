@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nnmnist.core.metrics import precision_recall
-from nnmnist.evaluation import BatchReport, Evaluation
+from nnmnist.evaluation import THRESHOLDS, BatchReport, Evaluation
 from nnmnist.formats import printable
 
 _stderr: Console | None = None
@@ -148,8 +148,11 @@ def _cell_style(count: int, row_total: int, diagonal: bool) -> str:
     return "bold red" if share >= 0.05 else "red" if share >= 0.01 else "yellow"
 
 
-def evaluation_report(result: Evaluation, heading: str) -> None:
-    """The final figures on stdout: accuracy, then the confusion matrix with recall and precision."""
+def evaluation_report(
+    result: Evaluation, heading: str, min_confidence: float | None = None
+) -> None:
+    """The final figures on stdout: accuracy, the confusion matrix with recall and precision,
+    and the accuracy-coverage trade-off (with min_confidence, the figures at that threshold)."""
     console = out_console()
     precision, recall = precision_recall(result.confusion)
     console.print(
@@ -182,6 +185,32 @@ def evaluation_report(result: Evaluation, heading: str) -> None:
             for p, c in enumerate(row)
         ]
         table.add_row(str(t), *cells, f"{100 * recall[t]:.1f}")
+    console.print(table)
+    _tradeoff(console, result, min_confidence)
+
+
+def _tradeoff(console: Console, result: Evaluation, min_confidence: float | None) -> None:
+    table = Table(
+        title="answers at or above a confidence",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        padding=(0, 0, 0, 1),
+        pad_edge=False,
+    )
+    for name in ("threshold", "answered%", "accuracy%"):
+        table.add_column(name, justify="right")
+    thresholds = sorted({*THRESHOLDS, *([min_confidence] if min_confidence else [])})
+    for t in thresholds:
+        covered, accuracy = result.coverage(t)
+        style = "bold" if t == min_confidence else ""
+        table.add_row(
+            f"{t:g}",
+            f"{100 * covered:.1f}",
+            "-" if accuracy is None else f"{100 * accuracy:.2f}",
+            style=style,
+        )
     console.print(table)
 
 
@@ -358,7 +387,9 @@ def show_digit(console: Console, name: str, pixels: Any, probs: Any) -> None:
         bar.append("·" * (20 - width), style="grey35")
         bar.append(f" {p:6.1%}")
         bars.append(bar)
-    console.print(Text(printable(name), style="bold"), markup=False, highlight=False)
+    console.print(
+        Text(printable(name), style="bold"), markup=False, highlight=False, soft_wrap=True
+    )
     # 14 lines of digit; the 10 bars sit beside lines 2-11
     for i, line in enumerate(digit):
         row = Text("  ") + line

@@ -85,6 +85,17 @@ def evaluate(
         ),
     ] = None,
     force: ForceOption = False,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            "--min-confidence",
+            min=0.0,
+            max=1.0,
+            help="Also report how many images the network answers at or above this best "
+            "probability, and its accuracy on them (the report shows a few thresholds anyway).",
+            show_default=False,
+        ),
+    ] = None,
     engine: EngineOption = EngineName.local,
     scheduler: SchedulerOption = None,
     chunk_size: ChunkOption = 10_000,
@@ -140,10 +151,19 @@ def evaluate(
             result = _locally(net, images, labels, batch_size, every)
     if errors is not None:
         _write_errors(net, ds, limit, errors, force)
+    extra: dict[str, Any] = {}
+    if min_confidence is not None:
+        covered, accepted_accuracy = result.coverage(min_confidence)
+        extra = {
+            "min_confidence": min_confidence,
+            "coverage": covered,
+            "accepted_accuracy": accepted_accuracy,
+        }
     if fmt is ReportFormat.json:
         render.emit_json(
             {
                 **result.to_dict(),
+                **extra,
                 "weights": printable(str(path)),
                 "layers": list(net.sizes),
                 "activation": net.hidden,
@@ -152,7 +172,7 @@ def evaluate(
             }
         )
     else:
-        render.evaluation_report(result, f"{heading}, weights: {name}")
+        render.evaluation_report(result, f"{heading}, weights: {name}", min_confidence)
     if failures:
         render.message(f"{len(failures)} input(s) could not be read; the others were evaluated")
         raise typer.Exit(1)

@@ -164,6 +164,18 @@ ForceOption = Annotated[
 ]
 
 
+MinConfidenceOption = Annotated[
+    float,
+    typer.Option(
+        "--min-confidence",
+        min=0.0,
+        max=1.0,
+        help="Withhold the label when the best probability is below P ('?' in text, empty in "
+        "CSV, null in JSON) instead of guessing (default 0: always answer).",
+    ),
+]
+
+
 def pick_format(fmt: ReportFormat, old_json: bool) -> ReportFormat:
     if old_json:
         notice("--json is now --format json (-f json); --json goes in the next release")

@@ -16,6 +16,7 @@ from nnmnist.cli.options import (
     EngineName,
     EngineOption,
     Format,
+    MinConfidenceOption,
     SchedulerOption,
     WeightsOption,
     load_network,
@@ -35,6 +36,7 @@ class _Settings:
     show: bool
     save_preprocessed: Path | None
     force: bool
+    min_confidence: float
 
 
 @app.command()
@@ -57,6 +59,7 @@ def predict(
     top_k: Annotated[
         int, typer.Option("--top-k", "-k", min=1, max=10, help="Show the K best labels.")
     ] = 1,
+    min_confidence: MinConfidenceOption = 0.0,
     invert: Annotated[
         bool | None,
         typer.Option(
@@ -141,7 +144,9 @@ def predict(
         parts = old_output
     use_dask = engine is EngineName.dask or bool(scheduler)
     _check_usage(inputs, use_dask, show, save_preprocessed, parts)
-    settings = _Settings(fmt, top_k, invert, raw, batch_size, show, save_preprocessed, force)
+    settings = _Settings(
+        fmt, top_k, invert, raw, batch_size, show, save_preprocessed, force, min_confidence
+    )
     net, _, label = load_network(weights, activation, "predicting with")
     if save_preprocessed is not None:
         prepare_folder(save_preprocessed, force, "--save-preprocessed")
@@ -226,7 +231,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
         for names, pixels in iter_batches(
             specs, s.batch_size, stdin, images=options, on_error=on_error
         ):
-            lines = predict_lines(net, names, pixels, s.fmt.value, s.top_k)
+            lines = predict_lines(net, names, pixels, s.fmt.value, s.top_k, s.min_confidence)
             if s.save_preprocessed is not None:
                 for name, digit in zip(names, pixels, strict=True):
                     save_digit(digit, s.save_preprocessed / file_name(name), overwrite=s.force)
@@ -280,6 +285,7 @@ def _on_dask(
             top_k=s.top_k,
             options=ImageOptions(invert=s.invert, raw=s.raw),
             output=None if parts is None else parts.resolve(),  # as the workers see it
+            min_confidence=s.min_confidence,
         )
         for number, result in results:
             for message in result.errors:
