@@ -27,3 +27,8 @@ class SourceUnavailableError(DataError):
     """A data source that cannot be reached (no network, no cache, no folder)."""
 
     exit_code = 3
+
+
+class InputNotice(UserWarning):
+    """Something about an input that the user should know, though it is read (issued with
+    warnings.warn, once per message; the CLI shows each as one 'note:' line on stderr)."""

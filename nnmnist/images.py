@@ -13,7 +13,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,35 +83,40 @@ def load_image(path: str | os.PathLike[str], name: str | None = None) -> Image.I
     """
     shown = name or str(path)
     with open_file(path, shown, ImageError, MAX_IMAGE_FILE_BYTES) as f:
-        try:
-            with warnings.catch_warnings():  # our own limit, below, is stricter than Pillow's
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im: Image.Image = Image.open(f, formats=FORMATS)
-                im.seek(0)  # the first frame of an animation, the first page of a TIFF
-                if im.format == "JPEG" and max(im.size) > MAX_SIDE:
-                    scale = max(im.size) / MAX_SIDE
-                    im.draft(im.mode, (int(im.size[0] / scale), int(im.size[1] / scale)))
-        except UnidentifiedImageError:
-            raise ImageError(f"{shown}: not an image nnmnist reads ({_FORMAT_NAMES})") from None
-        except Image.DecompressionBombError as exc:
-            raise ImageError(f"{shown}: refused: {exc}") from None
-        except Exception as exc:  # Pillow's parsers raise OSError, ValueError, SyntaxError...
-            raise ImageError(f"{shown}: not an image Pillow can read ({exc})") from None
-        need = decoded_bytes(im.size, im.mode)
-        if need > MAX_DECODED_BYTES:
-            im.close()
-            raise ImageError(
-                f"{shown}: refused: {im.size[0]}x{im.size[1]} pixels ({im.mode}) decode to "
-                f"{need / MB:,.0f} MB, more than the {MAX_DECODED_BYTES // MB} MB allowed "
-                "(a decompression bomb, or a picture to scale down first)"
-            )
-        try:
-            im.load()
-            if max(im.size) > MAX_SIDE:
-                im = im.reduce(math.ceil(max(im.size) / MAX_SIDE))
-            transposed = ImageOps.exif_transpose(im)
-        except Exception as exc:  # OSError for truncation, and whatever a damaged chunk raises
-            raise ImageError(f"{shown}: truncated or corrupt image ({exc})") from None
+        return open_image(f, shown)
+
+
+def open_image(f: BinaryIO, shown: str) -> Image.Image:
+    """load_image's work on an open binary file (a regular file, or bytes read from stdin)."""
+    try:
+        with warnings.catch_warnings():  # our own limit, below, is stricter than Pillow's
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im: Image.Image = Image.open(f, formats=FORMATS)
+            im.seek(0)  # the first frame of an animation, the first page of a TIFF
+            if im.format == "JPEG" and max(im.size) > MAX_SIDE:
+                scale = max(im.size) / MAX_SIDE
+                im.draft(im.mode, (int(im.size[0] / scale), int(im.size[1] / scale)))
+    except UnidentifiedImageError:
+        raise ImageError(f"{shown}: not an image nnmnist reads ({_FORMAT_NAMES})") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{shown}: refused: {exc}") from None
+    except Exception as exc:  # Pillow's parsers raise OSError, ValueError, SyntaxError...
+        raise ImageError(f"{shown}: not an image Pillow can read ({exc})") from None
+    need = decoded_bytes(im.size, im.mode)
+    if need > MAX_DECODED_BYTES:
+        im.close()
+        raise ImageError(
+            f"{shown}: refused: {im.size[0]}x{im.size[1]} pixels ({im.mode}) decode to "
+            f"{need / MB:,.0f} MB, more than the {MAX_DECODED_BYTES // MB} MB allowed "
+            "(a decompression bomb, or a picture to scale down first)"
+        )
+    try:
+        im.load()
+        if max(im.size) > MAX_SIDE:
+            im = im.reduce(math.ceil(max(im.size) / MAX_SIDE))
+        transposed = ImageOps.exif_transpose(im)
+    except Exception as exc:  # OSError for truncation, and whatever a damaged chunk raises
+        raise ImageError(f"{shown}: truncated or corrupt image ({exc})") from None
     return transposed if transposed is not None else im
 
 

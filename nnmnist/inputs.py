@@ -11,6 +11,7 @@ import glob
 import io
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist import idx
-from nnmnist.errors import DataError
+from nnmnist.errors import DataError, InputNotice
 from nnmnist.npyfile import NpyHeader, check_npy, check_npz
 from nnmnist.reading import (
     MAX_LOADED_BYTES,
@@ -53,6 +54,17 @@ def to_pixels(a: NDArray[Any], name: str) -> NDArray[Any]:
         raise DataError(f"{name}: pixel values include NaN or infinity")
     if a.size and (a.min() < 0 or a.max() > 255):
         raise DataError(f"{name}: pixel values must be 0-255, found {a.min():g}..{a.max():g}")
+    if a.size and a.max() <= 1.0 and a.max() > 0:
+        # Already divided by 255 (the book's normalize=True): read as such, and say so. As
+        # 0-255 values these would be a black picture.
+        source = name.rsplit(":", 1)[0] if ":" in name else name
+        warnings.warn(
+            f"{source}: pixel values are within 0-1: read as already scaled to [0, 1] "
+            "(multiply by 255 if they are meant as 0-255)",
+            InputNotice,
+            stacklevel=2,
+        )
+        return a.astype(np.float32)
     if np.array_equal(a, np.floor(a)):
         return a.astype(np.uint8)
     out = a.astype(np.float32)
@@ -303,15 +315,24 @@ def peekable(stdin: BinaryIO) -> BinaryIO:
     return stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type,type-var]
 
 
+_NUMBERS = re.compile(rb"^[\s0-9.,+\-eE]*$")
+
+
 def stdin_holds_paths(stdin: BinaryIO) -> bool:
     """True if standard input is a list of paths, one per line, rather than pixel data."""
+    from nnmnist.images import looks_like_image
+
     stream = peekable(stdin)
     head = stream.peek(1 << 16)  # type: ignore[attr-defined]
     if sniff(head[:8]) != "csv" or not head.strip():
         return False
+    if looks_like_image(Path(""), head[:8]) or b"\0" in head[:512]:
+        return False  # a picture, or other binary data: read by content
+    first: bytes = head.lstrip().split(b"\n", 1)[0]
+    if _NUMBERS.match(first):
+        return False  # a row of numbers, however short, is pixel data (and says what is wrong)
     # A CSV row of 784 values has a comma every few bytes; a path hardly ever has one. (The peek
     # may hold only part of a long first line, so count what is there.)
-    first: bytes = head.lstrip().split(b"\n", 1)[0]
     return first.count(b",") < 10
 
 
@@ -332,7 +353,12 @@ def stdin_paths(stdin: BinaryIO) -> Iterator[str]:
 def image_batch(path: Path, spec: str, options: ImageOptions) -> Batch:
     from nnmnist import images as imagefiles
 
-    im = imagefiles.load_image(path, spec)
+    return _image_rows(imagefiles.load_image(path, spec), spec, options)
+
+
+def _image_rows(im: Any, spec: str, options: ImageOptions) -> Batch:
+    from nnmnist import images as imagefiles
+
     try:
         if options.raw:
             digit = imagefiles.raw_image(im, options.invert, spec)
@@ -389,6 +415,15 @@ def _iter_idx(blocks: Iterator[NDArray[np.uint8]], name: str) -> Iterator[Batch]
 
 
 def _iter_stream(stream: BinaryIO, head: bytes, name: str, batch_size: int) -> Iterator[Batch]:
+    from nnmnist.images import looks_like_image
+
+    if looks_like_image(Path(""), head):  # a picture piped in: read by content, bounded
+        from nnmnist.images import open_image
+        from nnmnist.reading import MAX_IMAGE_FILE_BYTES
+
+        data = read_capped(stream, name, DataError, MAX_IMAGE_FILE_BYTES)
+        yield _image_rows(open_image(io.BytesIO(data), name), name, ImageOptions())
+        return
     kind = sniff(head)
     if kind == "idx":
         yield from _iter_idx(idx.iter_images(name, batch_size, fileobj=stream), name)

@@ -344,7 +344,7 @@ EXTRA: list[Case] = [
         "stdin is /dev/zero",
         [*P, "-"],
         1,
-        "standard input: line 1 is longer than 4,096 characters",
+        "stdin: line 1 is longer than 65,536 characters",
         stdin="/dev/zero",
     ),
     Case(
@@ -365,7 +365,7 @@ EXTRA: list[Case] = [
         "stdin paths with a NUL",
         [*P, "-"],
         1,
-        "line 1 holds a NUL byte, not a path",
+        "stdin: no rows of pixel values",
         stdin="paths-with-nul.txt",
     ),
     Case(

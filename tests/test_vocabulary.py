@@ -132,3 +132,34 @@ def test_the_notebook_split_warns_when_the_network_saw_those_images(tmp_path):
     assert any(line.startswith("warning: the notebook split") for line in lines(warned.stderr))
     quiet = run([*args, "fresh.npz"], tmp_path)
     assert not any(line.startswith("warning:") for line in lines(quiet.stderr))
+
+
+def test_arrays_already_scaled_to_0_1_are_read_as_such_with_a_note(tmp_path):
+    x = data.load("bundled", "test").images[:20]
+    np.save(tmp_path / "raw.npy", x)
+    np.save(tmp_path / "scaled.npy", x / 255.0)
+    raw = run(["predict", "raw.npy", "-f", "csv"], tmp_path)
+    scaled = run(["predict", "scaled.npy", "-f", "csv", "-b", "5"], tmp_path)
+    assert scaled.returncode == 0
+    notes = [line for line in lines(scaled.stderr) if line.startswith("note:")]
+    assert notes == [
+        "note: scaled.npy: pixel values are within 0-1: read as already scaled to [0, 1] "
+        "(multiply by 255 if they are meant as 0-255)"
+    ]  # once, though there are four batches
+    labels = [row.split(",")[1] for row in lines(raw.stdout)[1:]]
+    assert [row.split(",")[1] for row in lines(scaled.stdout)[1:]] == labels
+
+
+def test_stdin_is_read_by_content(tmp_path):
+    numbers = run(["predict", "-"], tmp_path, stdin=b"1,2,3\n")
+    assert numbers.returncode == 1
+    assert lines(numbers.stderr)[-1] == (
+        "error: stdin: line 1 has 3 values; expected 784 (or 785 with a label)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    picture = (root / "examples" / "photos" / "drawn-seven.png").read_bytes()
+    png = run(["predict", "-"], tmp_path, stdin=picture)
+    assert png.returncode == 0 and lines(png.stdout)[0].startswith("stdin\t7\t")
+    array = (root / "examples" / "digits.npy").read_bytes()
+    npy = run(["predict", "-"], tmp_path, stdin=array)
+    assert npy.returncode == 0 and len(lines(npy.stdout)) == 10

@@ -11,6 +11,7 @@ import functools
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -18,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from nnmnist import __version__
-from nnmnist.errors import NnmnistError
+from nnmnist.errors import InputNotice, NnmnistError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,11 +88,27 @@ def reports_errors(func: F) -> F:
         reading.start_run()  # each command is one run (tests invoke several in a process)
         atomic.forget_created()
         try:
-            return _run(func, *args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("default", InputNotice)  # once per message
+                warnings.showwarning = _show_notice
+                return _run(func, *args, **kwargs)
         finally:
             reading.end_run()
 
     return wrapper  # type: ignore[return-value]
+
+
+_show_warning = warnings.showwarning
+
+
+def _show_notice(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """InputNotice warnings become one 'note:' line; anything else is shown as Python would."""
+    if issubclass(category, InputNotice):
+        from nnmnist import render
+
+        render.message(f"note: {message}")
+    else:
+        _show_warning(message, category, *args, **kwargs)
 
 
 def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
