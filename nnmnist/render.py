@@ -139,6 +139,13 @@ class EvalProgress:
         return Group(table, bar + Text(f" {done}/{self.batches} batches"))
 
 
+def _percent(share: float) -> str:
+    """A share as a percentage to one place; 100 without its '.0', so that ten columns of
+    them and the headers fit 80 columns."""
+    text = f"{100 * share:.1f}"
+    return "100" if text == "100.0" else text
+
+
 def _cell_style(count: int, row_total: int, diagonal: bool) -> str:
     if diagonal:
         return "bold green"
@@ -152,8 +159,23 @@ def evaluation_report(
     result: Evaluation, heading: str, min_confidence: float | None = None
 ) -> None:
     """The final figures on stdout: accuracy, the confusion matrix with recall and precision,
-    and the accuracy-coverage trade-off (with min_confidence, the figures at that threshold)."""
+    and the accuracy-coverage trade-off (with min_confidence, the figures at that threshold).
+
+    Off a terminal the lines carry no trailing spaces (Rich pads tables to their width)."""
     console = out_console()
+    if console.is_terminal:
+        _report(console, result, heading, min_confidence)
+        return
+    with console.capture() as captured:
+        _report(console, result, heading, min_confidence)
+    text = captured.get()
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
+    sys.stdout.flush()
+
+
+def _report(
+    console: Console, result: Evaluation, heading: str, min_confidence: float | None
+) -> None:
     precision, recall = precision_recall(result.confusion)
     console.print(
         Text.assemble(
@@ -176,7 +198,7 @@ def evaluation_report(
     )
     table.add_column("true", justify="right", footer="prec%")
     for d in range(10):
-        table.add_column(str(d), justify="right", footer=f"{100 * precision[d]:.1f}")
+        table.add_column(str(d), justify="right", footer=_percent(precision[d]))
     table.add_column("recall%", justify="right", style="bold", footer="")
     for t in range(10):
         row = result.confusion[t]
@@ -184,7 +206,7 @@ def evaluation_report(
             Text(str(int(c)), style=_cell_style(int(c), int(row.sum()), p == t))
             for p, c in enumerate(row)
         ]
-        table.add_row(str(t), *cells, f"{100 * recall[t]:.1f}")
+        table.add_row(str(t), *cells, _percent(recall[t]))
     console.print(table)
     _tradeoff(console, result, min_confidence)
 
@@ -374,7 +396,7 @@ def _digit_lines(pixels: Any, colour: bool) -> list[Text]:
 
 def show_digit(console: Console, name: str, pixels: Any, probs: Any) -> None:
     """The 28x28 digit as the network saw it, beside a bar chart of the ten probabilities."""
-    colour = console.color_system is not None
+    colour = console.color_system is not None and not console.no_color  # NO_COLOR: blocks
     digit = _digit_lines(pixels, colour)
     best = int(probs.argmax())
     bars = []

@@ -282,3 +282,25 @@ def test_ctrl_c_during_train_on_a_terminal(tmp_path, bundled_train_folder):
     assert last.startswith("interrupted: the best weights so far (epoch ") and "w.npz" in last
     assert "Traceback" not in screen
     assert (tmp_path / "w.npz").is_file()
+
+
+def test_show_draws_with_blocks_when_colour_is_off_on_a_terminal(tmp_path):
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255  # a one
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    status, screen = Terminal(
+        ["predict", "one.png", "--show", "--raw"], tmp_path, env={"NO_COLOR": "1"}
+    ).finish()
+    assert status == 0
+    rows = [line for line in visible(screen) if line.startswith("  ")][:14]
+    assert len(set(rows)) > 2  # a picture, not 14 identical rows
+    assert any("█" in row for row in rows)
+
+
+def test_reports_in_a_pipe_have_no_trailing_spaces(tmp_path):
+    result = subprocess.run(
+        [EXE, "evaluate", "--limit", "500"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert [line for line in result.stdout.splitlines() if line != line.rstrip()] == []
+    assert "recall%" in result.stdout  # headers whole at the default 80 columns
