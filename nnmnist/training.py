@@ -159,6 +159,7 @@ class Trainer:
     best_epoch: int = 0
     best: list[NDArray[np.floating]] = field(default_factory=list)
     history: list[EpochReport] = field(default_factory=list)
+    run_info: dict[str, str] = field(default_factory=dict)  # where the data came from, the command
 
     def __post_init__(self) -> None:
         c = self.config
@@ -267,6 +268,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "rng": self.rng.bit_generator.state,
             "history": [asdict(r) for r in self.history],
+            "run": self.run_info,
         }
         arrays["state"] = np.array(json.dumps(state))
         return arrays
@@ -308,15 +310,16 @@ def _state(arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
         state = json.loads(str(raw))
     except ValueError:
         raise ValueError("the state entry is not valid JSON") from None
-    if not isinstance(state, dict) or set(state) != {
-        "config",
-        "epoch",
-        "best_val",
-        "best_epoch",
-        "rng",
-        "history",
-    }:
+    required = {"config", "epoch", "best_val", "best_epoch", "rng", "history"}
+    if not isinstance(state, dict) or set(state) - {"run"} != required:
         raise ValueError("the state entry does not have the keys nnmnist writes")
+    run = state.get("run", {})  # checkpoints of 0.1 have none
+    if not (
+        isinstance(run, dict)
+        and set(run) <= {"data", "command"}
+        and all(isinstance(v, str) and len(v) <= 4096 for v in run.values())
+    ):
+        raise ValueError("the run entry must hold the data source and command as text")
     epochs = state["config"].get("epochs") if isinstance(state["config"], dict) else None
     top: int = epochs if isinstance(epochs, int) and _is_int(epochs, 1, 10_000) else 10_000
     if not (_is_int(state["epoch"], 0, top) and _is_int(state["best_epoch"], 0, top)):
@@ -327,6 +330,12 @@ def _state(arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
     if not isinstance(state["history"], list) or len(state["history"]) > top:
         raise ValueError("history must be a list of epochs")
     return state
+
+
+def checkpoint_run(arrays: dict[str, NDArray[Any]]) -> dict[str, str]:
+    """Where the checkpointed run's data came from and the command that started it (checked)."""
+    run: dict[str, str] = _state(arrays).get("run", {})
+    return run
 
 
 def checkpoint_config(arrays: dict[str, NDArray[Any]]) -> TrainConfig:

@@ -208,3 +208,38 @@ def test_shift_images():
         (r,), (c,) = np.nonzero(img)
         assert abs(r - 14) <= 2 and abs(c - 14) <= 2
     assert (moved.sum(axis=(1, 2)) == 255).all()
+
+
+def test_resume_takes_its_settings_and_data_from_the_checkpoint(
+    runner, train_folder, tmp_path, monkeypatch
+):
+    out = tmp_path / "w.npz"
+    ckpt = tmp_path / "w.npz.ckpt.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 24 + 5)  # in epoch 2 of 3
+        result = runner.invoke(app, ["train", *SMALL, "--data", str(train_folder), "-o", str(out)])
+    assert result.exit_code == 130 and ckpt.exists()
+
+    contradicting = runner.invoke(app, ["train", "--resume", "-o", str(out), "--lr", "0.5"])
+    assert contradicting.exit_code == 2
+    assert "--lr 0.5 contradicts the checkpoint (0.001)" in contradicting.stderr
+
+    fewer = runner.invoke(app, ["train", "--resume", "-o", str(out), "--epochs", "1"])
+    assert fewer.exit_code == 2 and "fewer than the checkpoint's 3" in fewer.stderr
+
+    # no --data: the checkpoint's; --epochs 4: applied and said
+    more = runner.invoke(app, ["train", "--resume", "-o", str(out), "--epochs", "4"])
+    assert more.exit_code == 0, more.output
+    assert "note: resuming with --epochs 4 (the run started with 3" in more.stderr
+    assert f"training images from {train_folder}" in more.stderr
+    meta = load_weights(out).meta
+    assert meta["epochs"] == 4 and meta["best_epoch"] <= 4
+    assert " (resumed: nnmnist " in meta["command"]  # both command lines (sys.argv in a run)
+    assert not ckpt.exists()  # finished normally: nothing left to resume
+
+
+def test_keep_checkpoint(runner, train_folder, tmp_path):
+    out = tmp_path / "w.npz"
+    args = ["train", *SMALL, "--epochs", "1", "--data", str(train_folder), "-o", str(out)]
+    assert runner.invoke(app, [*args, "--keep-checkpoint"]).exit_code == 0
+    assert (tmp_path / "w.npz.ckpt.npz").exists()

@@ -33,6 +33,7 @@ from nnmnist.cli.options import (
 @app.command()
 @reports_errors
 def train(
+    ctx: typer.Context,
     epochs: Annotated[
         int, typer.Option(min=1, max=10_000, help="Passes over the training images.")
     ] = 10,
@@ -84,13 +85,18 @@ def train(
         bool, typer.Option("--resume", help="Continue from the checkpoint beside --out.")
     ] = False,
     force: ForceOption = False,
+    keep_checkpoint: Annotated[
+        bool,
+        typer.Option("--keep-checkpoint", help="Keep OUT.ckpt.npz after training ends normally."),
+    ] = False,
     fmt: ReportFormatOption = ReportFormat.text,
     as_json: JsonOption = False,
 ) -> None:
     """Train the network with backpropagation on the MNIST training images.
 
     The best epoch by validation accuracy is saved (atomically, after every epoch that improves);
-    a checkpoint beside it (`OUT.ckpt.npz`) lets `--resume` continue after Ctrl-C.
+    a checkpoint beside it (`OUT.ckpt.npz`) lets `--resume` continue after Ctrl-C, with the
+    same settings and data (`--epochs` may be raised); it is removed when training ends normally.
 
     Examples:
 
@@ -103,13 +109,22 @@ def train(
     from nnmnist import __version__, render
     from nnmnist import data as datasets
     from nnmnist.errors import NnmnistError
-    from nnmnist.training import TrainConfig, Trainer, run_metadata
+    from nnmnist.training import TrainConfig, Trainer, checkpoint_run, run_metadata
 
     out, fmt = pick_out(out, old_out), pick_format(fmt, as_json)
     ckpt = out.with_name(out.name + ".ckpt.npz")
     writable_weights_target(out)
+    command = "nnmnist " + " ".join(sys.argv[1:])
+    run = {"data": data, "command": command}
     if resume:
         saved, config = _checkpoint(ckpt)
+        config = _resumed_config(ctx, config)
+        run = {**run, **checkpoint_run(saved)}
+        if _given(ctx, "data"):
+            run["data"] = data
+        else:
+            data = run["data"]
+        command = f"{run['command']} (resumed: {command})"
     else:
         _refuse_existing((out, ckpt), force)
         config = TrainConfig(
@@ -132,10 +147,9 @@ def train(
         raise NnmnistError(
             f"--val-size {config.val_size} leaves no training images (there are {len(ds)})"
         )
-    trainer = Trainer(config, ds.images, ds.labels)
+    trainer = Trainer(config, ds.images, ds.labels, run_info=run)
     if resume:
         _restore(trainer, saved, ckpt)
-    command = "nnmnist " + " ".join(sys.argv[1:])
     meta = run_metadata(config, trainer, ds.source, len(ds), command, __version__)
     render.message(
         f"training {'-'.join(map(str, trainer.net.sizes))} {config.activation} with "
@@ -144,6 +158,67 @@ def train(
         + (f", resuming after epoch {trainer.epoch}" if resume else "")
     )
     _run_and_report(trainer, meta, out, ckpt, force or resume, fmt)
+    if not keep_checkpoint:
+        ckpt.unlink(missing_ok=True)  # finished: nothing to resume
+
+
+# What a resumed run takes from its checkpoint; --epochs alone may change (raised, to go on).
+_SETTINGS = (
+    "hidden",
+    "activation",
+    "init",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "seed",
+    "val_size",
+    "patience",
+    "schedule",
+    "augment",
+)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _resumed_config(ctx: typer.Context, config: Any) -> Any:
+    """The checkpoint's settings; a given option that contradicts one is refused, and a
+    larger --epochs is applied and said."""
+    import dataclasses
+
+    from nnmnist import render
+
+    saved = config.to_dict()
+    for name in _SETTINGS:
+        if not _given(ctx, name):
+            continue
+        value = ctx.params[name]
+        value = getattr(value, "value", value)  # enums
+        if name == "hidden":
+            value = list(parse_hidden(value))
+        if value != saved[name]:
+            flag = "--" + name.replace("_", "-")
+            raise typer.BadParameter(
+                f"{flag} {ctx.params[name]} contradicts the checkpoint ({saved[name]}); "
+                "drop it to resume, or start a new run without --resume",
+                param_hint=flag,
+            )
+    if _given(ctx, "epochs") and ctx.params["epochs"] != config.epochs:
+        epochs = ctx.params["epochs"]
+        if epochs < config.epochs:
+            raise typer.BadParameter(
+                f"--epochs {epochs} is fewer than the checkpoint's {config.epochs}",
+                param_hint="--epochs",
+            )
+        render.message(
+            f"note: resuming with --epochs {epochs} (the run started with {config.epochs}; "
+            "the learning-rate schedule stretches to the new length)"
+        )
+        config = dataclasses.replace(config, epochs=epochs)
+    return config
 
 
 def _trainable(activation: str) -> str:
