@@ -133,12 +133,12 @@ def prediction_lines(
         return lines
     if k == 1:
         return [
-            f"{n}\t{lb[0]}\t{p[0]:.4f}"
+            f"{n}\t{lb[0]}\t{p[0]:.6f}"
             for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
         ]
     return [
-        f"{n}\t{lb[0]}\t{p[0]:.4f}\t"
-        + " ".join(f"{a}:{b:.4f}" for a, b in zip(lb[1:], p[1:], strict=True))
+        f"{n}\t{lb[0]}\t{p[0]:.6f}\t"
+        + " ".join(f"{a}:{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
         for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
     ]
 

@@ -232,20 +232,41 @@ def test_a_worker_killed_during_a_job(in_inputs, cluster, tmp_path):
         in_inputs / "weights.npz",
     )
     local = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    # A kill that lands just as the victim's tasks finish proves nothing: try again (a few times)
+    for attempt in range(3):
+        output, rerun, chunks = _a_job_with_a_kill(args, address, client, big, tmp_path, attempt)
+        assert output == local, "the output is not complete and identical"
+        assert chunks == 20, chunks  # 120,000 images in chunks of 6,000 ran on the cluster
+        if rerun >= 1:  # the job lost a worker and ran its tasks again elsewhere
+            break
+        _wait_for_workers(client)
+    assert rerun >= 1, "in three attempts, no kill cost the job a task"
+    _wait_for_workers(client)
+
+
+def _wait_for_workers(client) -> None:
+    deadline = time.monotonic() + 30  # the nanny brings a killed worker back
+    while len(client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _a_job_with_a_kill(args, address, client, big, tmp_path, attempt):
+    """Run the job on the cluster, kill a worker that holds its tasks once rows arrive; the
+    output, and from the scheduler's log how many chunks ran twice and how many ran at all."""
     pids = client.run(os.getpid)  # worker address -> process id, before the job starts
     started = time.time()
-    errors = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - read back below
+    errors = open(tmp_path / f"stderr-{attempt}.txt", "w+")  # noqa: SIM115 - read back below
     proc = subprocess.Popen(
         [*args, "--scheduler", address], stdout=subprocess.PIPE, stderr=errors, text=True
     )
     assert proc.stdout is not None
     header = proc.stdout.readline()
     first = proc.stdout.readline()  # a result row: chunks are running on the workers
-    assert first.startswith(str(big) + ":0,")
+    assert first.startswith(str(big) + ":0,"), first
     victim = None
     deadline = time.monotonic() + 60
     while victim is None:  # a worker that holds tasks of this job right now
-        busy = [w for w, keys in client.processing().items() if keys]
+        busy = [w for w, keys in client.processing().items() if keys and w in pids]
         if busy:
             victim = busy[0]
         assert time.monotonic() < deadline, "no worker held a task"
@@ -254,7 +275,6 @@ def test_a_worker_killed_during_a_job(in_inputs, cluster, tmp_path):
     proc.wait(timeout=300)
     errors.seek(0)
     assert proc.returncode == 0, errors.read()
-    assert header + first + rest == local  # complete and identical
 
     def reruns(dask_scheduler, since=started):
         import collections
@@ -267,8 +287,4 @@ def test_a_worker_killed_during_a_job(in_inputs, cluster, tmp_path):
         return sum(1 for n in runs.values() if n > 1), len(runs)
 
     rerun, chunks = client.run_on_scheduler(reruns)
-    assert chunks == 20  # 120,000 images in chunks of 6,000 ran on the cluster
-    assert rerun >= 1  # the job lost a worker and ran its tasks again elsewhere
-    deadline = time.monotonic() + 30  # the nanny brings the worker back
-    while len(client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    return header + first + rest, rerun, chunks

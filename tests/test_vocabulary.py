@@ -163,3 +163,20 @@ def test_stdin_is_read_by_content(tmp_path):
     array = (root / "examples" / "digits.npy").read_bytes()
     npy = run(["predict", "-"], tmp_path, stdin=array)
     assert npy.returncode == 0 and len(lines(npy.stdout)) == 10
+
+
+def test_help_screens_describe_every_option_without_flag_placeholders():
+    import typer
+
+    from nnmnist.cli import app
+
+    command = typer.main.get_command(app)
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        for param in sub.params:
+            if param.param_type_name == "option" and not param.hidden:
+                assert param.help, f"nnmnist {name} {param.opts[0]} has no description"
+    for args in (["--help"], ["evaluate", "--help"], ["predict", "--help"], ["train", "--help"]):
+        result = run(args, Path("."))
+        text = result.stdout.decode()
+        assert result.returncode == 0 and "<bool>" not in text and "range>" not in text
+        assert "../shared" not in text  # examples work from any folder

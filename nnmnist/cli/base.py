@@ -36,6 +36,7 @@ class _Group(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        _plain_help(self)
         run = functools.partial(super().main, args, prog_name, complete_var, **extra)
         if not standalone_mode:
             return run(standalone_mode=False)
@@ -235,6 +236,41 @@ def main() -> None:
     except SystemExit as exc:
         _hard_exit_if_needed(exc.code if isinstance(exc.code, int) else 1)
         raise
+
+
+def _plain_help(group: Any) -> None:
+    """Help without type placeholders on flags (Typer shows '<bool>' for --force) and with
+    '<int range>' said as the range alone."""
+    commands = [group, *getattr(group, "commands", {}).values()]
+    for command in commands:
+        if not getattr(command, "_nnmnist_plain_help", False):
+            command._nnmnist_plain_help = True
+            command.get_help_option = _without_placeholder(command.get_help_option)
+        for param in command.params:
+            if (
+                getattr(param, "is_flag", False)
+                or (shown := param.display_type(None) if _has_plain_type(param) else None)
+                and ("range>" in shown)
+            ):
+                param.display_type_rich = lambda ctx: None
+
+
+def _without_placeholder(get_help_option: Any) -> Any:
+    def wrapped(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None:
+            option.display_type_rich = lambda ctx: None
+        return option
+
+    return wrapped
+
+
+def _has_plain_type(param: Any) -> bool:
+    try:
+        param.display_type(None)
+    except Exception:  # noqa: BLE001 - a type Typer cannot describe without a context
+        return False
+    return True
 
 
 def _show_help() -> int:
