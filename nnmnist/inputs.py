@@ -446,11 +446,13 @@ def iter_batches(
     *,
     images: ImageOptions | None = None,
     on_error: Callable[[DataError], None] | None = None,
+    on_input: Callable[[str], None] | None = None,
 ) -> Iterator[Batch]:
     """Batches of up to batch_size images across all inputs, in input order.
 
     With on_error, an input that fails (an unreadable or blank image, a broken file) is passed
-    to it and the others go on; without, the first failure is raised.
+    to it and the others go on; without, the first failure is raised. on_input is told of each
+    input once it has been read (a progress display advances by files, not by batches).
     """
     names: list[str] = []
     blocks: list[NDArray[Any]] = []
@@ -470,6 +472,8 @@ def iter_batches(
             if on_error is None:
                 raise
             on_error(exc)
+        if on_input is not None:
+            on_input(spec)
     if count:
         yield names, merge_blocks(blocks)
 

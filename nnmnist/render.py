@@ -345,7 +345,6 @@ class InputProgress:
             redirect_stderr=False,
         )
         self.task = self.progress.add_task("inputs", total=total)
-        self.last = ""
 
     def __enter__(self) -> InputProgress:
         self.progress.__enter__()
@@ -358,16 +357,6 @@ class InputProgress:
         """One more unit done (a chunk, with the Dask engine)."""
         if self.enabled:
             self.progress.advance(self.task)
-
-    def advance(self, names: list[str]) -> None:
-        """Count the inputs whose images all went by (several names may share one input file)."""
-        if not self.enabled:
-            return
-        for name in names:
-            source = name.rsplit(":", 1)[0] if ":" in name else name
-            if source != self.last:
-                self.progress.advance(self.task)
-                self.last = source
 
 
 _BLOCK = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}

@@ -229,7 +229,12 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     file_name = FileNames()
     with render.InputProgress(len(specs)) as progress:
         for names, pixels in iter_batches(
-            specs, s.batch_size, stdin, images=options, on_error=on_error
+            specs,
+            s.batch_size,
+            stdin,
+            images=options,
+            on_error=on_error,
+            on_input=lambda _: progress.step(),  # as each file is read, within a batch
         ):
             lines = predict_lines(net, names, pixels, s.fmt.value, s.top_k, s.min_confidence)
             if s.save_preprocessed is not None:
@@ -242,7 +247,6 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
                     render.write_lines(lines[i : i + 1])
             else:
                 render.write_lines(lines)
-            progress.advance(names)
     sys.stdout.flush()
     return failures
 
