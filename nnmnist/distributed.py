@@ -306,7 +306,7 @@ class Engine:
         if self.client is not None:
             try:
                 self.client.close(timeout=self.timeout)
-            except Exception:  # noqa: S110 - a cluster that went away: nothing left to close
+            except Exception:  # a cluster that went away: nothing is left to close
                 return
             if exc[0] is None:
                 needs_hard_exit = False
