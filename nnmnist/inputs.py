@@ -36,8 +36,8 @@ Batch = tuple[list[str], NDArray[Any]]
 STDIN = "-"
 _NUMERIC_CSV = re.compile(r"[^0-9.,\s]")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
-_NPZ_MEMBERS = ("images", "x", "X", "x_test", "X_test", "data")
-_NPZ_LABELS = ("labels", "y", "Y", "y_test", "Y_test", "targets")
+NPZ_IMAGES = ("images", "x", "X", "x_test", "X_test", "data")
+NPZ_LABELS = ("labels", "y", "Y", "y_test", "Y_test", "targets")
 
 
 def to_pixels(a: NDArray[Any], name: str) -> NDArray[Any]:
@@ -85,7 +85,7 @@ def check_shape(shape: tuple[int, ...], name: str) -> None:
         )
 
 
-def _as_rows(a: NDArray[Any], name: str) -> NDArray[Any]:
+def as_rows(a: NDArray[Any], name: str) -> NDArray[Any]:
     """(N, 784), (N, 28, 28) or a single (28, 28) / (784,) image -> (N, 784), without copying."""
     check_shape(a.shape, name)
     if a.shape in ((28, 28), (784,)):
@@ -95,7 +95,7 @@ def _as_rows(a: NDArray[Any], name: str) -> NDArray[Any]:
 
 def _iter_array(a: NDArray[Any], name: str, batch_size: int) -> Iterator[Batch]:
     single = a.shape in ((28, 28), (784,))
-    rows = _as_rows(a, name)
+    rows = as_rows(a, name)
     for start in range(0, rows.shape[0], batch_size):
         block = np.asarray(rows[start : start + batch_size])
         names = [name] if single else [f"{name}:{start + i}" for i in range(block.shape[0])]
@@ -119,7 +119,7 @@ def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
         check_pixel_header(header, name)
         if header.fortran_order:  # rows are not contiguous: map the file, copy the rows out
             mapped = np.memmap(f, header.dtype, "r", header.data_offset, header.shape, order="F")
-            return np.array(_as_rows(mapped, name)[start:stop])
+            return np.array(as_rows(mapped, name)[start:stop])
         f.seek(header.data_offset + start * 784 * header.dtype.itemsize)
         n = stop - start
         return np.fromfile(f, dtype=header.dtype, count=n * 784).reshape(n, 784)
@@ -156,7 +156,7 @@ def _load_npy(source: BinaryIO, name: str) -> NDArray[Any]:
 
 
 def _expected_npz_member(member: str) -> bool:
-    return member in _NPZ_MEMBERS or member in _NPZ_LABELS
+    return member in NPZ_IMAGES or member in NPZ_LABELS
 
 
 def _load_npz(source: Path | BinaryIO, name: str) -> NDArray[Any]:
@@ -169,13 +169,13 @@ def _load_npz(source: Path | BinaryIO, name: str) -> NDArray[Any]:
         unexpected = next(m for m in names if not _expected_npz_member(m))
         raise DataError(
             f"{name}: refused: an unexpected member {unexpected[:80]!r} (an .npz input holds "
-            f"one array, or images as one of {', '.join(_NPZ_MEMBERS)} beside their labels)"
+            f"one array, or images as one of {', '.join(NPZ_IMAGES)} beside their labels)"
         )
-    member = names[0] if len(names) == 1 else next((m for m in _NPZ_MEMBERS if m in names), None)
+    member = names[0] if len(names) == 1 else next((m for m in NPZ_IMAGES if m in names), None)
     if member is None:
         raise DataError(
             f"{name}: holds {', '.join(names)}; name the images array one of "
-            f"{', '.join(_NPZ_MEMBERS)}"
+            f"{', '.join(NPZ_IMAGES)}"
         )
     try:
         with np.load(source, allow_pickle=False) as npz:
@@ -184,9 +184,7 @@ def _load_npz(source: Path | BinaryIO, name: str) -> NDArray[Any]:
         raise DataError(f"{name}: not a usable .npz file ({exc})") from None
 
 
-def _parse_csv_chunk(
-    lines: list[tuple[int, str]], name: str, labelled: bool = False
-) -> NDArray[Any]:
+def parse_csv_rows(lines: list[tuple[int, str]], name: str, labelled: bool = False) -> NDArray[Any]:
     """Rows of 784 pixel values; labelled: the caller took each row's label off already."""
     rows = []
     for lineno, line in lines:
@@ -218,7 +216,7 @@ def _parse_csv_chunk(
     return values.reshape(len(rows), 784)
 
 
-def _is_header(line: str) -> bool:
+def is_header(line: str) -> bool:
     return not any(_NUMBER.fullmatch(field.strip()) for field in line.split(","))
 
 
@@ -232,17 +230,17 @@ def _iter_csv(stream: IO[str], name: str, batch_size: int) -> Iterator[Batch]:
             line = line.lstrip("\ufeff")  # a byte-order mark
         if not line:
             continue
-        if not seen_data and _is_header(line):
+        if not seen_data and is_header(line):
             continue  # a header row: no field in it is a number
         seen_data = True
         pending.append((lineno, line))
         if len(pending) == batch_size:
-            block = _parse_csv_chunk(pending, name)
+            block = parse_csv_rows(pending, name)
             yield [f"{name}:{index + i}" for i in range(len(block))], to_pixels(block, name)
             index += len(block)
             pending = []
     if pending:
-        block = _parse_csv_chunk(pending, name)
+        block = parse_csv_rows(pending, name)
         yield [f"{name}:{index + i}" for i in range(len(block))], to_pixels(block, name)
         index += len(block)
     if index == 0:

@@ -27,14 +27,14 @@ from nnmnist import idx
 from nnmnist.data import MAX_DATASET_IMAGES
 from nnmnist.errors import DataError
 from nnmnist.inputs import (
-    _NPZ_LABELS,
-    _NPZ_MEMBERS,
+    NPZ_IMAGES,
+    NPZ_LABELS,
     ImageOptions,
-    _as_rows,
-    _is_header,
-    _parse_csv_chunk,
+    as_rows,
     image_batch,
+    is_header,
     merge_blocks,
+    parse_csv_rows,
     sniff,
     to_pixels,
 )
@@ -177,8 +177,8 @@ def _check_labels(raw: NDArray[Any], n: int, name: str) -> NDArray[np.uint8]:
 def _npz(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uint8]]:
     with open_file(path, spec, DataError) as f:
         members = check_npz(f, spec, DataError)
-        x_name = next((m for m in _NPZ_MEMBERS if m in members), None)
-        y_name = next((m for m in _NPZ_LABELS if m in members), None)
+        x_name = next((m for m in NPZ_IMAGES if m in members), None)
+        y_name = next((m for m in NPZ_LABELS if m in members), None)
         if x_name is None or y_name is None:
             raise DataError(
                 f"{spec}: holds {', '.join(members)}; a labelled .npz holds images (x, images, "
@@ -189,7 +189,7 @@ def _npz(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uin
                 x, y = npz[x_name], npz[y_name]
         except (ValueError, OSError) as exc:
             raise DataError(f"{spec}: not a usable .npz file ({exc})") from None
-    rows = to_pixels(_as_rows(x, spec), spec)
+    rows = to_pixels(as_rows(x, spec), spec)
     if x.shape in ((28, 28), (784,)):
         raise DataError(f"{spec}: one image; a labelled .npz holds (N, 784) or (N, 28, 28)")
     labels = _check_labels(y, rows.shape[0], spec)
@@ -231,7 +231,7 @@ def _csv(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uin
         try:
             for lineno, raw in bounded_lines(text, spec, DataError):
                 line = raw.strip().lstrip("\ufeff") if lineno == 1 else raw.strip()
-                if not line or (not rows and _is_header(line)):
+                if not line or (not rows and is_header(line)):
                     continue
                 label, sep, values = line.partition(",")
                 if not sep or label.strip() not in DIGITS:
@@ -247,6 +247,6 @@ def _csv(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uin
             raise DataError(f"{spec}: not a recognised input (not UTF-8 text)") from None
     if not rows:
         raise DataError(f"{spec}: no rows of a label and pixel values")
-    pixels = to_pixels(_parse_csv_chunk(rows, spec, labelled=True), spec)
+    pixels = to_pixels(parse_csv_rows(rows, spec, labelled=True), spec)
     names = [f"{spec}:{i}" for i in range(len(rows))]
     return names, pixels, np.array(labels, dtype=np.uint8)
