@@ -102,29 +102,32 @@ def prediction_lines(
     k = labels.shape[1]
     label_rows, prob_rows = labels.tolist(), probs.tolist()
     names = printable_names(names)
-    if rejected is not None and rejected.any():
-        return _with_rejections(names, label_rows, prob_rows, fmt, rejected.tolist())
+    # the label column: the best label, or the format's mark where the answer is withheld
+    heads: list[Any] = [lb[0] for lb in label_rows]
+    if rejected is not None:
+        for i in rejected.nonzero()[0].tolist():
+            heads[i] = REJECTED[fmt]
+    rows = zip(names, heads, label_rows, prob_rows, strict=True)
     if fmt == "csv":
         if _CSV_SPECIAL.search("".join(names)):  # quoting: the csv module's, for the batch
             return _csv_lines(
                 [
-                    [n, *(x for a, b in zip(lb, p, strict=True) for x in (a, f"{b:.6f}"))]
-                    for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+                    [n, h, f"{p[0]:.6f}"]
+                    + [x for a, b in zip(lb[1:], p[1:], strict=True) for x in (a, f"{b:.6f}")]
+                    for n, h, lb, p in rows
                 ]
             )
         if k == 1:
-            return [
-                f"{n},{lb[0]},{p[0]:.6f}"
-                for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
-            ]
+            return [f"{n},{h},{p[0]:.6f}" for n, h, _, p in rows]
         return [
-            n + "," + ",".join(f"{a},{b:.6f}" for a, b in zip(lb, p, strict=True))
-            for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+            f"{n},{h},{p[0]:.6f}"
+            + "".join(f",{a},{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
+            for n, h, lb, p in rows
         ]
     if fmt == "jsonl":
         lines = []
-        for n, lb, p in zip(names, label_rows, prob_rows, strict=True):
-            obj: dict[str, Any] = {"input": n, "label": lb[0], "probability": round(p[0], 6)}
+        for n, h, lb, p in rows:
+            obj: dict[str, Any] = {"input": n, "label": h, "probability": round(p[0], 6)}
             if k > 1:
                 obj["top_k"] = [
                     {"label": a, "probability": round(b, 6)} for a, b in zip(lb, p, strict=True)
@@ -132,38 +135,9 @@ def prediction_lines(
             lines.append(json.dumps(obj))
         return lines
     if k == 1:
-        return [
-            f"{n}\t{lb[0]}\t{p[0]:.6f}"
-            for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
-        ]
+        return [f"{n}\t{h}\t{p[0]:.6f}" for n, h, _, p in rows]
     return [
-        f"{n}\t{lb[0]}\t{p[0]:.6f}\t"
+        f"{n}\t{h}\t{p[0]:.6f}\t"
         + " ".join(f"{a}:{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
-        for n, lb, p in zip(names, label_rows, prob_rows, strict=True)
+        for n, h, lb, p in rows
     ]
-
-
-def _with_rejections(
-    names: list[str], label_rows: list[Any], prob_rows: list[Any], fmt: str, rejected: list[bool]
-) -> list[str]:
-    """The slow path, for batches that hold a rejected image: each line as the fast path writes
-    it, then the first label replaced by the rejection mark."""
-    mark = REJECTED[fmt]
-    lines = []
-    for n, lb, p, no in zip(names, label_rows, prob_rows, rejected, strict=True):
-        (line,) = prediction_lines([n], np.array([lb]), np.array([p]), fmt)
-        if no:
-            if fmt == "jsonl":
-                obj = json.loads(line)
-                obj["label"] = mark
-                line = json.dumps(obj)
-            elif fmt == "csv":
-                row = next(csv.reader([line]))
-                row[1] = str(mark)
-                line = _csv_lines([row])[0]
-            else:
-                fields = line.split("\t")
-                fields[1] = str(mark)
-                line = "\t".join(fields)
-        lines.append(line)
-    return lines
