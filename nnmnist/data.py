@@ -13,7 +13,6 @@ import os
 import socket
 import threading
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from numpy.typing import NDArray
 from nnmnist import idx
 from nnmnist.atomic import write_file
 from nnmnist.errors import DataError, SourceUnavailableError
-from nnmnist.npyfile import check_npz
+from nnmnist.npyfile import load_npz
 from nnmnist.reading import open_file
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -169,14 +168,15 @@ CACHE_MAX_BYTES = 64 << 20  # 70,000 x 784 pixels and their labels, uncompressed
 def _read_cache(path: Path) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """The cached copy, checked: exactly two uint8 arrays of the right shapes, labels 0-9."""
     with open_file(path, str(path), DataError, CACHE_MAX_BYTES, register=False) as f:
-        check_npz(f, f"{path}", DataError, expected=lambda m: m in ("images", "labels"))
-        try:
-            with np.load(f, allow_pickle=False) as npz:
-                images, labels = npz["images"], npz["labels"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise DataError(f"{path}: a damaged cache entry ({exc})") from None
-    _check_rows(images, labels, str(path))
-    return images, labels
+        arrays = load_npz(
+            f, str(path), DataError, lambda m: m in ("images", "labels"), "a damaged cache entry"
+        )
+    if set(arrays) != {"images", "labels"}:
+        raise DataError(
+            f"{path}: a damaged cache entry (it holds {', '.join(arrays) or 'nothing'})"
+        )
+    _check_rows(arrays["images"], arrays["labels"], str(path))
+    return arrays["images"], arrays["labels"]
 
 
 def _check_rows(images: NDArray[Any], labels: NDArray[Any], name: str) -> None:

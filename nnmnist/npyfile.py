@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
+from numpy.typing import NDArray
 
 from nnmnist.errors import NnmnistError
 from nnmnist.reading import MAX_LOADED_BYTES, size_text
@@ -96,3 +97,23 @@ def check_npz(
         if not isinstance(data, bytes):
             source.seek(0)
     return names
+
+
+def load_npz(
+    source: bytes | BinaryIO,
+    name: str,
+    error: type[NnmnistError],
+    expected: Callable[[str], bool],
+    damaged: str,
+    max_total: int = MAX_LOADED_BYTES,
+) -> dict[str, NDArray[Any]]:
+    """Every array of an .npz, after check_npz (sizes, expected members, no objects); a
+    failure while loading is one error: f"{name}: {damaged} (...)"."""
+    check_npz(source, name, error, expected=expected, max_total=max_total)
+    try:
+        with np.load(
+            io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False
+        ) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise error(f"{name}: {damaged} ({exc})") from None

@@ -8,12 +8,10 @@ layer chain) before it becomes a Network. Saving goes through the one atomic wri
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,7 +21,7 @@ from nnmnist.atomic import RefusedTarget, write_file
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import UnsafeFileError, WeightsError
-from nnmnist.npyfile import check_npz
+from nnmnist.npyfile import load_npz
 from nnmnist.picklefile import parse_pickle
 from nnmnist.reading import MAX_WEIGHTS_BYTES, read_file
 
@@ -86,15 +84,9 @@ def _expected_member(name: str) -> bool:
 
 
 def _read_npz(path: Path, data: bytes) -> dict[str, Any]:
-    # headers against sizes, before any allocation
-    check_npz(data, str(path), WeightsError, expected=_expected_member)
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            obj: dict[str, Any] = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        raise WeightsError(f"{path}: refused: {exc}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise WeightsError(f"{path}: not a readable .npz file ({exc})") from None
+    obj: dict[str, Any] = load_npz(
+        data, str(path), WeightsError, _expected_member, "not a readable .npz file"
+    )
     if META_KEY in obj:
         try:
             obj[META_KEY] = json.loads(str(obj[META_KEY]))
@@ -112,12 +104,8 @@ def read_checkpoint(path: Path) -> dict[str, np.ndarray[Any, Any]]:
     It is not counted among the run's inputs: resuming reads it whole, then replaces it.
     """
     data = read_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES, register=False)
-    check_npz(data, str(path), WeightsError, expected=lambda m: bool(_CHECKPOINT_MEMBER.match(m)))
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise WeightsError(f"{path}: not a usable checkpoint ({exc})") from None
+    expected = lambda m: bool(_CHECKPOINT_MEMBER.match(m))  # noqa: E731
+    return load_npz(data, str(path), WeightsError, expected, "not a usable checkpoint")
 
 
 def _plain(value: Any) -> bool:
