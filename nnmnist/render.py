@@ -185,16 +185,10 @@ def _report(
         )
     )
     console.print(printable(heading), markup=False, emoji=False, soft_wrap=True)
-    table = Table(
-        title="confusion matrix (rows: true digit, columns: predicted digit)",
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
+    table = _report_table(
+        "confusion matrix (rows: true digit, columns: predicted digit)",
         show_footer=True,
         footer_style="bold",
-        padding=(0, 0, 0, 1),
-        pad_edge=False,
     )
     table.add_column("true", justify="right", footer="prec%")
     for d in range(10):
@@ -211,16 +205,22 @@ def _report(
     _tradeoff(console, result, min_confidence)
 
 
-def _tradeoff(console: Console, result: Evaluation, min_confidence: float | None) -> None:
-    table = Table(
-        title="answers at or above a confidence",
+def _report_table(title: str, **extra: Any) -> Table:
+    """The style of the report's tables: a bold title, a rule under the header, one space."""
+    return Table(
+        title=title,
         title_justify="left",
         title_style="bold",
         box=box.SIMPLE_HEAD,
         header_style="bold",
         padding=(0, 0, 0, 1),
         pad_edge=False,
+        **extra,
     )
+
+
+def _tradeoff(console: Console, result: Evaluation, min_confidence: float | None) -> None:
+    table = _report_table("answers at or above a confidence")
     for name in ("threshold", "answered%", "accuracy%"):
         table.add_column(name, justify="right")
     thresholds = sorted({*THRESHOLDS, *([min_confidence] if min_confidence else [])})

@@ -240,19 +240,25 @@ def main() -> None:
 
 def _plain_help(group: Any) -> None:
     """Help without type placeholders on flags (Typer shows '<bool>' for --force) and with
-    '<int range>' said as the range alone."""
-    commands = [group, *getattr(group, "commands", {}).values()]
-    for command in commands:
-        if not getattr(command, "_nnmnist_plain_help", False):
-            command._nnmnist_plain_help = True
-            command.get_help_option = _without_placeholder(command.get_help_option)
+    '<int range>' said as the range alone. Done once per command."""
+    for command in [group, *getattr(group, "commands", {}).values()]:
+        if getattr(command, "_nnmnist_plain_help", False):
+            continue
+        command._nnmnist_plain_help = True
+        command.get_help_option = _without_placeholder(command.get_help_option)
         for param in command.params:
-            if (
-                getattr(param, "is_flag", False)
-                or (shown := param.display_type(None) if _has_plain_type(param) else None)
-                and ("range>" in shown)
-            ):
+            if _placeholder_only(param):
                 param.display_type_rich = lambda ctx: None
+
+
+def _placeholder_only(param: Any) -> bool:
+    """A flag, or a number whose range the help shows anyway."""
+    if getattr(param, "is_flag", False):
+        return True
+    try:
+        return "range>" in (param.display_type(None) or "")
+    except Exception:  # a type Typer cannot describe without a context: leave it
+        return False
 
 
 def _without_placeholder(get_help_option: Any) -> Any:
@@ -263,14 +269,6 @@ def _without_placeholder(get_help_option: Any) -> Any:
         return option
 
     return wrapped
-
-
-def _has_plain_type(param: Any) -> bool:
-    try:
-        param.display_type(None)
-    except Exception:  # noqa: BLE001 - a type Typer cannot describe without a context
-        return False
-    return True
 
 
 def _show_help() -> int:

@@ -22,6 +22,7 @@ from nnmnist.cli.options import (
     SchedulerOption,
     Split,
     WeightsOption,
+    batch_size_option,
     load_network,
     naming_the_weights,
     pick_format,
@@ -43,13 +44,10 @@ def evaluate(
     ] = None,
     batch_size: Annotated[
         int,
-        typer.Option(
-            "--batch-size",
-            "-b",
-            min=1,
-            max=1_000_000,
-            help="Images per batch: 100 by default, the notebook's batch, so that the running "
-            "accuracy matches its printout.",
+        batch_size_option(
+            1_000_000,
+            "100 by default, the notebook's batch, so that the running accuracy matches its "
+            "printout.",
         ),
     ] = 100,
     weights: WeightsOption = None,

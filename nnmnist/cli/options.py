@@ -61,6 +61,11 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
+def batch_size_option(largest: int, why: str) -> Any:
+    """--batch-size/-b, the same everywhere but for its default (the help says why) and bound."""
+    return typer.Option("--batch-size", "-b", min=1, max=largest, help=f"Images per batch: {why}")
+
+
 def notice(text: str) -> None:
     """One line on stderr about an old spelling that still works."""
     from nnmnist import render

@@ -19,6 +19,7 @@ from nnmnist.cli.options import (
     MinConfidenceOption,
     SchedulerOption,
     WeightsOption,
+    batch_size_option,
     load_network,
     naming_the_weights,
     notice,
@@ -86,13 +87,7 @@ def predict(
     ] = None,
     batch_size: Annotated[
         int,
-        typer.Option(
-            "--batch-size",
-            "-b",
-            min=1,
-            max=1_000_000,
-            help="Images per batch: 1000 by default, for speed (results do not depend on it).",
-        ),
+        batch_size_option(1_000_000, "1000 by default, for speed (results do not depend on it)."),
     ] = 1000,
     engine: EngineOption = EngineName.local,
     scheduler: SchedulerOption = None,

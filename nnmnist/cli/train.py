@@ -23,6 +23,7 @@ from nnmnist.cli.options import (
     Schedule,
     Scheme,
     activation_names,
+    batch_size_option,
     parse_hidden,
     pick_format,
     pick_out,
@@ -39,12 +40,8 @@ def train(
     ] = 10,
     batch_size: Annotated[
         int,
-        typer.Option(
-            "--batch-size",
-            "-b",
-            min=1,
-            max=60_000,
-            help="Images per gradient step: 128 by default, a usual minibatch for Adam.",
+        batch_size_option(
+            60_000, "128 by default (one gradient step each), a usual minibatch for Adam."
         ),
     ] = 128,
     lr: Annotated[
