@@ -25,31 +25,44 @@ from nnmnist.errors import SourceUnavailableError
 from nnmnist.weights import load_weights, save_weights
 
 
-@pytest.fixture
-def stalling_server():
-    """Accepts connections on 127.0.0.1 and never answers; stops with the test."""
+@contextlib.contextmanager
+def local_server(handle):
+    """A TCP server on 127.0.0.1 that hands each connection to handle(conn, stop) in a thread
+    of its own; yields its port, and stops (stop set, connections closed) on exit."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
     server.settimeout(0.2)
-    held, stop = [], threading.Event()
+    stop = threading.Event()
+    conns: list[socket.socket] = []
 
     def serve() -> None:
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
-                held.append(conn)
             except OSError:
                 continue
+            conns.append(conn)
+            threading.Thread(target=handle, args=(conn, stop), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield server.getsockname()[1], held
-    stop.set()
-    thread.join(timeout=5)
-    for conn in held:
-        conn.close()
-    server.close()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in conns:
+            conn.close()
+        server.close()
+
+
+@pytest.fixture
+def stalling_server():
+    """Accepts connections and never answers; yields the port and the connections held."""
+    held: list[socket.socket] = []
+    with local_server(lambda conn, stop: held.append(conn)) as port:
+        yield port, held
 
 
 @pytest.fixture
@@ -251,35 +264,17 @@ def test_a_full_disk_during_a_save_through_the_cli(runner, tmp_path, monkeypatch
 @pytest.fixture
 def trickling_server():
     """Answers every request one byte at a time, a byte every half second, forever."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.2)
-    stop = threading.Event()
 
-    def trickle(conn: socket.socket) -> None:
+    def trickle(conn: socket.socket, stop: threading.Event) -> None:
         with contextlib.suppress(OSError):
             conn.recv(65536)
             for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: "):
                 if stop.wait(0.5):
                     break
                 conn.sendall(bytes([byte]))
-        conn.close()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(timeout=5)
-    server.close()
+    with local_server(trickle) as port:
+        yield port
 
 
 def test_a_server_that_trickles_bytes_meets_the_overall_deadline(through_proxy, trickling_server):
