@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,7 +27,7 @@ from nnmnist.atomic import write_file
 from nnmnist.core.network import Network
 from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
 from nnmnist.evaluation import Evaluation, evaluate
-from nnmnist.formats import SUFFIXES, predict_lines
+from nnmnist.formats import SUFFIXES, BlankRows, predict_lines
 from nnmnist.inputs import (
     Batch,
     ImageOptions,
@@ -138,6 +138,7 @@ class ChunkResult:
     images: int
     errors: list[str]
     file: str | None = None  # where the worker wrote the lines, with --output
+    blanks: BlankRows = field(default_factory=BlankRows)  # all-zero rows, told at the end
 
 
 def blas_threads() -> int | None:
@@ -190,6 +191,7 @@ def predict_chunk(
         names += piece_names
         blocks.append(pixels)
     lines: list[str] = []
+    blanks = BlankRows()
     if blocks:
         pixels = merge_blocks(blocks)
         with _same_blas(blas):
@@ -202,6 +204,7 @@ def predict_chunk(
                     top_k,
                     min_confidence,
                 )
+        blanks.add(names, pixels)
     text = "".join(line + "\n" for line in lines)
     if out_file is not None:
         data = text.encode()
@@ -216,7 +219,8 @@ def predict_chunk(
                 f"{out_file}: the worker cannot write it ({exc.strerror or exc})"
             ) from None
         text = ""
-    return ChunkResult(text, len(lines), errors, None if out_file is None else Path(out_file).name)
+    file = None if out_file is None else Path(out_file).name
+    return ChunkResult(text, len(lines), errors, file, blanks)
 
 
 @functools.lru_cache(maxsize=2)

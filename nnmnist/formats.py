@@ -70,8 +70,59 @@ def predict_lines(
     else:
         labels = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
     best = np.take_along_axis(probs, labels, axis=1)
-    rejected = best[:, 0] < min_confidence if min_confidence > 0 else None
-    return prediction_lines(names, labels, best, fmt, rejected)
+    withheld = blank_rows(pixels)  # no ink at all: no label, as for a blank picture
+    if min_confidence > 0:
+        withheld |= best[:, 0] < min_confidence
+    return prediction_lines(names, labels, best, fmt, withheld if withheld.any() else None)
+
+
+def blank_rows(pixels: NDArray[Any]) -> NDArray[np.bool_]:
+    """(batch,) True where a row of pixels is all zeros: nothing to read, so no label."""
+    inked: NDArray[np.bool_] = np.asarray(pixels.any(axis=1))
+    return ~inked
+
+
+_ROW = re.compile(r"(.*):([0-9]+)")
+
+
+class BlankRows:
+    """Counts the blank rows of each input and says so in one line per input at the end.
+
+    Kept bounded: a count and the first few row names per input, however many rows are blank.
+    """
+
+    SHOWN = 3
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[int, list[str]]] = {}
+
+    def add(self, names: list[str], pixels: NDArray[Any]) -> None:
+        for i in np.flatnonzero(blank_rows(pixels)).tolist():
+            m = _ROW.fullmatch(names[i])
+            source, row = (m.group(1), m.group(2)) if m else (names[i], "")
+            count, shown = self._rows.get(source, (0, []))
+            if len(shown) < self.SHOWN and row:
+                shown.append(row)
+            self._rows[source] = (count + 1, shown)
+
+    def merge(self, other: BlankRows) -> None:
+        """Take in another part's counts (a Dask chunk's), parts in input order."""
+        for source, (count, shown) in other._rows.items():
+            mine, mine_shown = self._rows.get(source, (0, []))
+            self._rows[source] = (mine + count, (mine_shown + shown)[: self.SHOWN])
+
+    def messages(self) -> list[str]:
+        out = []
+        for source, (count, shown) in self._rows.items():
+            what = "1 row is" if count == 1 else f"{count:,} rows are"
+            if not shown:  # one array, one image
+                what = "the image is"
+            where = ""
+            if shown:
+                more = ", ..." if count > len(shown) else ""
+                where = f" (row{'s' if count > 1 else ''} {', '.join(shown)}{more})"
+            out.append(f"{printable(source)}: {what} blank, every pixel 0{where}: no label given")
+        return out
 
 
 def csv_header(top_k: int) -> str:

@@ -261,6 +261,7 @@ def sniff(head: bytes) -> str:
 class ImageOptions:
     invert: bool | None = None  # None: detect the polarity from the paper
     raw: bool = False  # the images are MNIST-style 28x28 already: no preprocessing
+    any_shape: bool = False  # predict ink that does not look like one digit (noise, a number)
 
 
 ARRAY_SUFFIXES = frozenset({".npy", ".npz", ".csv"})
@@ -361,7 +362,7 @@ def _image_rows(im: Any, spec: str, options: ImageOptions) -> Batch:
         if options.raw:
             digit = imagefiles.raw_image(im, options.invert, spec)
         else:
-            digit = imagefiles.preprocess(im, options.invert, spec)
+            digit = imagefiles.preprocess(im, options.invert, spec, not options.any_shape)
     finally:
         im.close()
     return [spec], digit.reshape(1, 784)

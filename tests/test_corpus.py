@@ -595,13 +595,14 @@ EXTRA: list[Case] = [
     ),
 ]
 
-# Valid large inputs stream: no error, and memory stays within the same bound.
+# Large inputs stream: a line per image, and memory stays within the same bound (the .npy's
+# images are all blank: each gets a line without a label, and one error line counts them).
 STREAMING: list[Case] = [
     Case(
-        "a .npy of 100,000 images streams",
+        "a .npy of 100,000 blank images streams",
         [*P, "sparse-100k.npy", "--format", "csv"],
-        0,
-        "",
+        1,
+        "sparse-100k.npy: 100,000 rows are blank, every pixel 0 (rows 0, 1, 2, ...)",
         seconds=60,
     ),
     Case("a 12000x9000 JPEG decodes in draft mode", [*P, "big.jpg"], 0, "", seconds=30),
@@ -739,7 +740,8 @@ def test_bad_input(corpus, tmp_path, case):
 def test_valid_large_inputs_stream_within_the_memory_bound(corpus, tmp_path, case):
     run = run_measured(case.args, corpus, _env(case, corpus, tmp_path), None, 120)
     FIGURES.append((case.id, run.peak_mb, run.seconds))
-    assert run.status == 0 and run.signal is None, run.stderr
+    assert run.status == case.status and run.signal is None, run.stderr
+    assert case.fragment in run.stderr
     assert run.stdout.strip()
     assert run.peak_mb < MAX_PEAK_MB, f"peak memory {run.peak_mb:.0f} MB"
 
@@ -754,7 +756,10 @@ def test_report_the_figures():
 
 def test_a_byte_order_mark_is_accepted(corpus):
     result = subprocess.run([EXE, "predict", "bom.csv"], cwd=corpus, capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.startswith("bom.csv:0\t")
+    assert result.stdout.startswith("bom.csv:0\t")  # read as a row (an all-zero one, so exit 1)
+    assert result.stderr.endswith(
+        "error: bom.csv: 1 row is blank, every pixel 0 (row 0): no label given\n"
+    )
 
 
 def test_a_terminal_on_stdin_gets_help_not_a_wait(corpus):

@@ -46,7 +46,9 @@ def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inputs")
     x = data.load("bundled", "test").images
     np.save(folder / "a.npy", x[:2500])
-    np.save(folder / "b.npy", x[2500:7300].reshape(-1, 28, 28))
+    b = x[2500:7300].copy()
+    b[[10, 20, 30, 4000]] = 0  # blank rows in two chunks: told once, as locally
+    np.save(folder / "b.npy", b.reshape(-1, 28, 28))
     np.save(folder / "one.npy", x[0].reshape(28, 28))
     from nnmnist import idx
 
@@ -103,6 +105,7 @@ def test_threads_print_the_same_bytes_as_local(runner, in_inputs, fmt, monkeypat
     assert len(local.stdout.splitlines()) >= 8000
     assert threads.stdout == local.stdout
     assert threads.stderr == local.stderr
+    assert "b.npy: 4 rows are blank, every pixel 0 (rows 10, 20, 30, ...)" in local.stderr
 
 
 def chunks_run_since(client, since: float) -> int:
@@ -150,9 +153,12 @@ def test_cluster_output_files_and_manifest(runner, in_inputs, cluster, tmp_path)
             str(out),
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # b.npy's blank rows
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["images"] == 7300 and len(manifest["parts"]) == 8
+    assert manifest["failures"] == [
+        "b.npy: 4 rows are blank, every pixel 0 (rows 10, 20, 30, ...): no label given"
+    ]
     joined = "".join((out / p["file"]).read_text() for p in manifest["parts"])
     assert joined == local.stdout
 

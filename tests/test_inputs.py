@@ -148,3 +148,19 @@ def test_a_fortran_ordered_npy_reads_as_the_same_rows(tmp_path):
     f_rows = np.concatenate([p for _, p in iter_batches([str(tmp_path / "f.npy")], 2)])
     np.testing.assert_array_equal(c_rows, a)
     np.testing.assert_array_equal(f_rows, a)
+
+
+def test_progress_advances_per_file_within_a_batch(tmp_path, digits):
+    """on_input hears of each file as it is read, before the batch holding it is yielded, so a
+    progress bar moves during a batch of a thousand pictures rather than once at its end."""
+    from PIL import Image
+
+    x, _ = digits
+    for i in range(5):
+        Image.fromarray(255 - x[i].reshape(28, 28)).save(tmp_path / f"{i}.png")
+    np.save(tmp_path / "x.npy", x[:3])
+    specs = [str(tmp_path / f"{i}.png") for i in range(5)] + [str(tmp_path / "x.npy")]
+    events: list[str] = []
+    for names, _ in iter_batches(specs, 100, on_input=lambda spec: events.append(spec)):
+        events.append(f"batch of {len(names)}")
+    assert events == [*specs, "batch of 8"]

@@ -35,7 +35,10 @@ def test_predict_memory_is_flat_from_ten_thousand_to_a_million_images(tmp_path):
         folder.mkdir()
         _sparse_npy(folder / "x.npy", n)
         run = run_measured(["predict", "x.npy", "--format", "csv"], folder, env, None, 300)
-        assert run.status == 0 and run.signal is None, run.stderr
+        # all-zero rows: each keeps its line, without a label, and one line on stderr says so
+        assert run.status == 1 and run.signal is None, run.stderr
+        assert run.stderr.count("\n") == 2, run.stderr  # the weights used, and the blank rows
+        assert f"x.npy: {n:,} rows are blank" in run.stderr
         assert run.stdout.count("\n") == n + 1
         peaks[n] = run.peak_mb
     assert peaks[10**6] < BOUND_MB, peaks

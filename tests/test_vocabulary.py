@@ -180,3 +180,30 @@ def test_help_screens_describe_every_option_without_flag_placeholders():
         text = result.stdout.decode()
         assert result.returncode == 0 and "<bool>" not in text and "range>" not in text
         assert "../shared" not in text  # examples work from any folder
+
+
+def test_all_zero_rows_keep_their_line_without_a_label(tmp_path):
+    """An all-zero row of an array or CSV is a blank image: no label, one line on stderr, exit 1;
+    its result line stays so that row numbers line up with the input."""
+    x = data.load("bundled", "test").images[:5].copy()
+    x[[1, 3]] = 0
+    np.save(tmp_path / "x.npy", x)
+    rows = "\n".join(",".join(map(str, r)) for r in x.tolist()) + "\n"
+    (tmp_path / "x.csv").write_text(rows)
+    for name in ("x.npy", "x.csv"):
+        got = run(["predict", name, "-f", "csv"], tmp_path)
+        assert got.returncode == 1
+        assert lines(got.stderr)[-1] == (
+            f"error: {name}: 2 rows are blank, every pixel 0 (rows 1, 3): no label given"
+        )
+        labels = [r.split(",")[1] for r in lines(got.stdout)[1:]]
+        assert labels == ["7", "", "1", "", "4"]
+    text = run(["predict", "x.npy"], tmp_path)
+    assert [r.split("\t")[1] for r in lines(text.stdout)] == ["7", "?", "1", "?", "4"]
+    jsonl = run(["predict", "x.npy", "-f", "jsonl"], tmp_path)
+    assert [json.loads(r)["label"] for r in lines(jsonl.stdout)] == [7, None, 1, None, 4]
+    np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
+    one = run(["predict", "one.npy"], tmp_path)
+    assert one.returncode == 1 and lines(one.stderr)[-1] == (
+        "error: one.npy: the image is blank, every pixel 0: no label given"
+    )

@@ -33,6 +33,7 @@ class _Settings:
     top_k: int
     invert: bool | None
     raw: bool
+    any_shape: bool
     batch_size: int
     show: bool
     save_preprocessed: Path | None
@@ -71,6 +72,14 @@ def predict(
     ] = None,
     raw: Annotated[
         bool, typer.Option("--raw", help="Images are MNIST-style 28x28 already: no preprocessing.")
+    ] = False,
+    any_shape: Annotated[
+        bool,
+        typer.Option(
+            "--any-shape",
+            help="Predict pictures whose ink does not look like one digit (specks all over, "
+            "marks side by side, a solid blob); by default they are reported, not guessed.",
+        ),
     ] = False,
     show: Annotated[
         bool,
@@ -118,7 +127,10 @@ def predict(
     found, scaled into 20x20, centred by centre of mass in 28x28. Arrays hold pixel values 0-255
     in shape (N, 784), (N, 28, 28) or (28, 28); CSV rows hold 784 values (a leading label column
     and a header row are recognised). An image that fails (unreadable, blank, too large) is
-    reported on stderr and the others go on; the exit status is then 1.
+    reported on stderr and the others go on; the exit status is then 1. So is a picture whose
+    ink is not one digit (specks all over, a number of several digits, a dot). A row of an
+    array or CSV file whose pixels are all 0 keeps its result line, without a label, and also
+    makes the exit status 1.
 
     Examples:
 
@@ -140,7 +152,16 @@ def predict(
     use_dask = engine is EngineName.dask or bool(scheduler)
     _check_usage(inputs, use_dask, show, save_preprocessed, parts)
     settings = _Settings(
-        fmt, top_k, invert, raw, batch_size, show, save_preprocessed, force, min_confidence
+        fmt,
+        top_k,
+        invert,
+        raw,
+        any_shape,
+        batch_size,
+        show,
+        save_preprocessed,
+        force,
+        min_confidence,
     )
     net, _, label = load_network(weights, activation, "predicting with")
     if save_preprocessed is not None:
@@ -153,7 +174,9 @@ def predict(
         else:
             failures = _locally(net, specs, stdin, settings)
     if failures:
-        if len(specs) > 1:
+        if len(failures) >= len(specs) > 1:
+            render.message(f"all {len(specs)} inputs failed")
+        elif len(specs) > 1:
             render.message(
                 f"{len(failures)} of {len(specs)} inputs failed; the others were predicted"
             )
@@ -206,7 +229,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     from nnmnist import render
     from nnmnist.core.network import forward
     from nnmnist.errors import DataError
-    from nnmnist.formats import csv_header, predict_lines
+    from nnmnist.formats import BlankRows, csv_header, predict_lines
     from nnmnist.images import save_digit
     from nnmnist.inputs import ImageOptions, iter_batches
     from nnmnist.outputs import FileNames
@@ -220,8 +243,9 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
     if s.fmt is Format.csv:
         render.write_lines([csv_header(s.top_k)])
-    options = ImageOptions(invert=s.invert, raw=s.raw)
+    options = ImageOptions(s.invert, s.raw, s.any_shape)
     file_name = FileNames()
+    blanks = BlankRows()
     with render.InputProgress(len(specs)) as progress:
         for names, pixels in iter_batches(
             specs,
@@ -232,6 +256,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
             on_input=lambda _: progress.step(),  # as each file is read, within a batch
         ):
             lines = predict_lines(net, names, pixels, s.fmt.value, s.top_k, s.min_confidence)
+            blanks.add(names, pixels)
             if s.save_preprocessed is not None:
                 for name, digit in zip(names, pixels, strict=True):
                     save_digit(digit, s.save_preprocessed / file_name(name), overwrite=s.force)
@@ -243,6 +268,8 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
             else:
                 render.write_lines(lines)
     sys.stdout.flush()
+    for message in blanks.messages():
+        on_error(DataError(message))
     return failures
 
 
@@ -259,11 +286,12 @@ def _on_dask(
 
     from nnmnist import distributed, render
     from nnmnist.atomic import write_file
-    from nnmnist.formats import csv_header
+    from nnmnist.formats import BlankRows, csv_header
     from nnmnist.inputs import ImageOptions
     from nnmnist.outputs import prepare_folder, remove_old_parts
 
     failures: list[str] = []
+    blanks = BlankRows()
     if parts is not None:
         prepare_folder(parts, s.force, "--parts")
         remove_old_parts(parts)
@@ -282,7 +310,7 @@ def _on_dask(
             batch_size=s.batch_size,
             fmt=s.fmt.value,
             top_k=s.top_k,
-            options=ImageOptions(invert=s.invert, raw=s.raw),
+            options=ImageOptions(s.invert, s.raw, s.any_shape),
             output=None if parts is None else parts.resolve(),  # as the workers see it
             min_confidence=s.min_confidence,
         )
@@ -290,12 +318,16 @@ def _on_dask(
             for message in result.errors:
                 failures.append(message)
                 render.error(message)
+            blanks.merge(result.blanks)
             if parts is None:
                 sys.stdout.write(result.text)
                 sys.stdout.flush()
             else:
                 written.append({"chunk": number, "images": result.images, "file": result.file})
             progress.step()
+    for message in blanks.messages():
+        failures.append(message)
+        render.error(message)
     if parts is not None:
         manifest = {
             "format": s.fmt.value,
