@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -162,12 +163,17 @@ def evaluation_report(
     and the accuracy-coverage trade-off (with min_confidence, the figures at that threshold).
 
     Off a terminal the lines carry no trailing spaces (Rich pads tables to their width)."""
+    _to_stdout(lambda console: _report(console, result, heading, min_confidence))
+
+
+def _to_stdout(draw: Callable[[Console], None]) -> None:
+    """Draw on stdout: as it is on a terminal; elsewhere without Rich's trailing padding."""
     console = out_console()
     if console.is_terminal:
-        _report(console, result, heading, min_confidence)
+        draw(console)
         return
     with console.capture() as captured:
-        _report(console, result, heading, min_confidence)
+        draw(console)
     text = captured.get()
     sys.stdout.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
     sys.stdout.flush()
@@ -234,6 +240,29 @@ def _tradeoff(console: Console, result: Evaluation, min_confidence: float | None
             style=style,
         )
     console.print(table)
+
+
+def models_table(rows: list[dict[str, Any]]) -> None:
+    """The shipped models, a row each, then each one's layers on a line of its own."""
+
+    def draw(console: Console) -> None:
+        table = _report_table("shipped models, the default first (--model NAME)")
+        for name in ("name", "test acc%", "parameters", "file MB", "images/s"):
+            table.add_column(name, justify="left" if name == "name" else "right")
+        for r in rows:
+            accuracy = r["test_accuracy"]
+            table.add_row(
+                r["name"],
+                "-" if accuracy is None else f"{100 * accuracy:.2f}",
+                f"{r['parameters']:,}",
+                f"{r['file_bytes'] / 1e6:.1f}",
+                f"{r['images_per_second']:,}",
+            )
+        console.print(table)
+        for r in rows:
+            console.print(f"{r['name']}: {r['arch']}", markup=False, emoji=False, soft_wrap=True)
+
+    _to_stdout(draw)
 
 
 def write_lines(lines: list[str]) -> None:

@@ -18,9 +18,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nnmnist.atomic import RefusedTarget, write_file
+from nnmnist.core import arch
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import UnsafeFileError, WeightsError
+from nnmnist.formats import printable
 from nnmnist.npyfile import load_npz
 from nnmnist.picklefile import parse_pickle
 from nnmnist.reading import MAX_WEIGHTS_BYTES, read_file
@@ -30,31 +32,43 @@ META_KEY = "meta"
 PLAIN = (str, int, float, bool, type(None))
 
 
-SHIPPED_NAME = "mnist-mlp.npz"
+# The models trained for and committed with nnmnist, most accurate first: the first one present
+# is the default of evaluate and predict (tests/test_models.py checks the order).
+SHIPPED_MODELS = {"cnn": "mnist-cnn.npz", "mlp": "mnist-mlp.npz"}
 
 
-def shipped_model_path() -> Path | None:
-    """The model trained for and committed with nnmnist, if this installation has it."""
+def shipped_model_path(name: str | None = None) -> Path | None:
+    """A model trained for and committed with nnmnist (by name; None: the default, the most
+    accurate one this installation has), or None if it does not have it."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "shipped" / SHIPPED_NAME, here.parent / "weights" / SHIPPED_NAME):
-        if candidate.is_file():
-            return candidate
+    for model, file in SHIPPED_MODELS.items():
+        if name not in (None, model):
+            continue
+        for candidate in (here / "shipped" / file, here.parent / "weights" / file):
+            if candidate.is_file():
+                return candidate
     return None
 
 
+def shipped_models() -> dict[str, Path]:
+    """The shipped models this installation has, by name, most accurate first."""
+    found = {name: shipped_model_path(name) for name in SHIPPED_MODELS}
+    return {name: path for name, path in found.items() if path is not None}
+
+
 def is_shipped_model(path: Path) -> bool:
-    shipped = shipped_model_path()
-    return shipped is not None and path.exists() and path.resolve() == shipped
+    return path.exists() and path.resolve() in {p.resolve() for p in shipped_models().values()}
 
 
-def load_weights(path: str | os.PathLike[str]) -> Network:
-    """Read and validate a weight file (.pkl in the book's format, or .npz)."""
+def load_weights(path: str | os.PathLike[str], spec: str | None = None) -> Network:
+    """Read and validate a weight file (.pkl in the book's format, or .npz). spec: the layer
+    sequence (core.arch) when the file does not record one, or to override it."""
     path = Path(path)
     data = read_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES)
     if not data:
         raise WeightsError(f"{path}: empty file, not a weight file")
     obj = _read_npz(path, data) if data[:4] == b"PK\x03\x04" else _read_pickle(path, data)
-    return network_from_dict(obj, str(path))
+    return network_from_dict(obj, str(path), spec)
 
 
 # A pickle starts with PROTO (protocol 2 and later), or, in protocols 0 and 1, with the opening
@@ -122,8 +136,11 @@ def _computable(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return a.astype(np.float32) if a.dtype == np.float16 else a
 
 
-def network_from_dict(obj: Any, name: str = "weights") -> Network:
-    """Validate a {W1, b1, ..., Wn, bn[, meta]} mapping and build the Network it describes."""
+def network_from_dict(obj: Any, name: str = "weights", spec: str | None = None) -> Network:
+    """Validate a {W1, b1, ..., Wn, bn[, meta]} mapping and build the Network it describes.
+
+    The layer sequence: spec if given, else the one meta records ("arch"), else an MLP when every
+    W is 2-D, else one of the book's ConvNets recognised by the shapes of its arrays."""
     if not isinstance(obj, dict):
         raise WeightsError(
             f"{name}: holds a {type(obj).__name__}, not a dict of arrays W1, b1, ..., Wn, bn"
@@ -157,15 +174,95 @@ def network_from_dict(obj: Any, name: str = "weights") -> Network:
             raise WeightsError(
                 f"{name}: {key} has dtype {a.dtype}; weights must be float16, float32 or float64"
             )
-        want = 2 if key[0] == "W" else 1
-        if a.ndim != want:
-            raise WeightsError(f"{name}: {key} has shape {a.shape}, expected {want} dimension(s)")
+        if key[0] == "b" and a.ndim != 1:
+            raise WeightsError(f"{name}: {key} has shape {a.shape}, expected 1 dimension")
+        if key[0] == "W" and a.ndim not in (2, 4):
+            raise WeightsError(
+                f"{name}: {key} has shape {a.shape}; expected 2 dimensions (an affine layer) "
+                "or 4 (convolution filters)"
+            )
         if not np.isfinite(a).all():
             raise WeightsError(f"{name}: {key} holds NaN or infinite values")
 
     # float16 (a storage format) computes as float32
     weights = tuple(_computable(obj[f"W{i}"]) for i in range(1, n + 1))
     biases = tuple(_computable(obj[f"b{i}"]) for i in range(1, n + 1))
+    meta = _meta(obj, name)
+    spec = spec if spec is not None else meta.get("arch")
+    if spec is not None:
+        layers = _spec_layers(spec, name)
+        _check_layer_arrays(layers, weights, biases, name)
+        mlp = arch.as_mlp(layers)
+        if mlp is None:
+            output = meta.get("output", "softmax")
+            return Network(weights, biases, "relu", output, meta, layers)
+        meta = {**meta, "activation": mlp[1]}  # a plain MLP: the fast path runs it
+    elif any(w.ndim == 4 for w in weights):
+        return _book_convnet(weights, biases, meta, name)
+    _check_mlp_arrays(weights, biases, name)
+    return _mlp(weights, biases, meta, name)
+
+
+def _meta(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    meta = obj.get(META_KEY, {})
+    if not isinstance(meta, dict) or not _plain(meta):
+        raise WeightsError(f"{name}: meta must be a dict of plain strings and numbers")
+    spec = meta.get("arch")
+    if spec is not None and not isinstance(spec, str):
+        raise WeightsError(f"{name}: the arch entry of meta must be a layer spec")
+    output = meta.get("output", "softmax")
+    if output not in OUTPUT_ACTIVATIONS:
+        raise WeightsError(f"{name}: unknown output activation {output!r} in meta")
+    return meta
+
+
+def _spec_layers(spec: str, name: str) -> tuple[Any, ...]:
+    try:
+        return arch.parse(spec)
+    except arch.SpecError as exc:
+        raise WeightsError(f"{name}: layer spec {printable(spec[:80])!r}: {exc}") from None
+
+
+def _check_layer_arrays(
+    layers: tuple[Any, ...], weights: tuple[Any, ...], biases: tuple[Any, ...], name: str
+) -> None:
+    """Every array has the shape its layer needs, and there are as many as the spec has."""
+    wanted = arch.param_shapes(layers)
+    if len(wanted) != 2 * len(weights):
+        raise WeightsError(
+            f"{name}: the layer spec has {len(wanted) // 2} conv and affine layers but the file "
+            f"holds W1..W{len(weights)}"
+        )
+    for k in range(len(weights)):
+        for key, array, (tok, shape, number) in (
+            (f"W{k + 1}", weights[k], wanted[2 * k]),
+            (f"b{k + 1}", biases[k], wanted[2 * k + 1]),
+        ):
+            if array.shape != shape:
+                raise WeightsError(
+                    f"{name}: {key} has shape {array.shape} but layer {number} ({tok}) needs {shape}"
+                )
+
+
+def _book_convnet(
+    weights: tuple[Any, ...], biases: tuple[Any, ...], meta: dict[str, Any], name: str
+) -> Network:
+    for book_name, spec in arch.BOOK_NETWORKS.items():
+        layers = arch.parse(spec)
+        try:
+            _check_layer_arrays(layers, weights, biases, name)
+        except WeightsError:
+            continue
+        meta = {**meta, "recognised": f"the book's {book_name}"}
+        return Network(weights, biases, hidden="relu", meta=meta, layers=layers)
+    raise WeightsError(
+        f"{name}: W1 has shape {weights[0].shape} (convolution filters) and the file does not "
+        "say how its layers run; give them with --arch SPEC (see nnmnist evaluate --help)"
+    )
+
+
+def _check_mlp_arrays(weights: tuple[Any, ...], biases: tuple[Any, ...], name: str) -> None:
+    n = len(weights)
     if weights[0].shape[0] != N_INPUTS:
         raise WeightsError(
             f"{name}: W1 has {weights[0].shape[0]} rows but the input is {N_INPUTS} pixels"
@@ -186,15 +283,14 @@ def network_from_dict(obj: Any, name: str = "weights") -> Network:
                 f"but layer {i + 1} has {weights[i].shape[1]} units"
             )
 
-    meta = obj.get(META_KEY, {})
-    if not isinstance(meta, dict) or not _plain(meta):
-        raise WeightsError(f"{name}: meta must be a dict of plain strings and numbers")
+
+def _mlp(
+    weights: tuple[Any, ...], biases: tuple[Any, ...], meta: dict[str, Any], name: str
+) -> Network:
     hidden = meta.get("activation", "sigmoid")
-    output = meta.get("output", "softmax")
     if hidden not in HIDDEN_ACTIVATIONS:
         raise WeightsError(f"{name}: unknown hidden activation {hidden!r} in meta")
-    if output not in OUTPUT_ACTIVATIONS:
-        raise WeightsError(f"{name}: unknown output activation {output!r} in meta")
+    output = meta.get("output", "softmax")
     return Network(weights, biases, hidden=hidden, output=output, meta=meta)
 
 
@@ -204,8 +300,14 @@ def network_to_dict(net: Network, meta: dict[str, Any] | None = None) -> dict[st
     for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True), start=1):
         obj[f"W{i}"] = w
         obj[f"b{i}"] = b
-    full_meta = {**net.meta, **(meta or {}), "activation": net.hidden, "output": net.output}
-    full_meta["layers"] = list(net.sizes)
+    full_meta = {**net.meta, **(meta or {}), "output": net.output}
+    full_meta.pop("recognised", None)  # said of a file without a spec; this one has one
+    if net.layers is None:
+        full_meta.update(activation=net.hidden, layers=list(net.sizes))
+    else:
+        full_meta.pop("activation", None)
+        full_meta.pop("layers", None)
+    full_meta["arch"] = net.spec
     obj[META_KEY] = full_meta
     return obj
 

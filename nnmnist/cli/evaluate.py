@@ -10,12 +10,14 @@ import typer
 from nnmnist.cli.base import app, reports_errors
 from nnmnist.cli.options import (
     ActivationOption,
+    ArchOption,
     ChunkOption,
     DataOption,
     EngineName,
     EngineOption,
     ForceOption,
     JsonOption,
+    ModelOption,
     OfflineOption,
     ReportFormat,
     ReportFormatOption,
@@ -51,6 +53,8 @@ def evaluate(
         ),
     ] = 100,
     weights: WeightsOption = None,
+    model: ModelOption = None,
+    arch_spec: ArchOption = None,
     activation: ActivationOption = None,
     data: DataOption = "auto",
     split: Annotated[
@@ -120,7 +124,7 @@ def evaluate(
     fmt = pick_format(fmt, as_json)
     if inputs and (engine is EngineName.dask or scheduler):
         raise typer.BadParameter("the dask engine evaluates MNIST; your own inputs run locally")
-    net, path, name = load_network(weights, activation)
+    net, path, name = load_network(weights, activation, model=model, spec=arch_spec)
     failures: list[str] = []
     if inputs:
         ds = _own_data(inputs, failures)
@@ -163,8 +167,9 @@ def evaluate(
                 **result.to_dict(),
                 **extra,
                 "weights": printable(str(path)),
+                "arch": net.spec,
                 "layers": list(net.sizes),
-                "activation": net.hidden,
+                "activation": net.hidden if net.layers is None else None,
                 "source": printable(ds.source),
                 "split": getattr(ds, "split", "labelled"),
             }

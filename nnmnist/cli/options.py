@@ -198,13 +198,27 @@ def pick_out(out: Path, old: Path | None) -> Path:
     return out
 
 
-def resolve_weights(option: Path | None) -> Path:
-    """--weights (or NNMNIST_WEIGHTS), else weights/sample_weight.pkl here, else the shipped model."""
+def resolve_weights(option: Path | None, model: str | None = None) -> Path:
+    """--weights (or NNMNIST_WEIGHTS), else --model, else weights/sample_weight.pkl here, else
+    the default shipped model (the most accurate)."""
     from nnmnist.errors import WeightsError
-    from nnmnist.weights import shipped_model_path
+    from nnmnist.weights import SHIPPED_MODELS, shipped_model_path
 
     if option is not None:
+        if model is not None:
+            raise typer.BadParameter("give --weights or --model, not both", param_hint="--model")
         return option
+    if model is not None:
+        if model not in SHIPPED_MODELS:
+            raise typer.BadParameter(
+                f"{model!r} is not a shipped model; choose from {', '.join(SHIPPED_MODELS)} "
+                "(nnmnist models lists them)",
+                param_hint="--model",
+            )
+        chosen = shipped_model_path(model)
+        if chosen is None:
+            raise WeightsError(f"--model {model}: this installation does not have it")
+        return chosen
     if DEFAULT_WEIGHTS.is_file():
         return DEFAULT_WEIGHTS
     shipped = shipped_model_path()
@@ -214,6 +228,27 @@ def resolve_weights(option: Path | None) -> Path:
         f"no weights: {DEFAULT_WEIGHTS} does not exist; run `nnmnist init` to make some, "
         "or pass --weights PATH"
     )
+
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="A shipped model by name: cnn (the default, most accurate) or mlp (faster); "
+        "nnmnist models lists them.",
+        show_default=False,
+    ),
+]
+ArchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--arch",
+        help="The layers of a weight file that does not record them, as a spec such as "
+        "conv30k5-relu-pool2-affine100-relu-affine10 (see the README).",
+        show_default=False,
+    ),
+]
 
 
 ActivationOption = Annotated[
@@ -227,26 +262,28 @@ ActivationOption = Annotated[
 
 
 def load_network(
-    option: Path | None, activation: str | None, verb: str | None = None
+    option: Path | None,
+    activation: str | None,
+    verb: str | None = None,
+    *,
+    model: str | None = None,
+    spec: str | None = None,
 ) -> tuple[Any, Path, str]:
     """The weights to read, loaded, with the activation override applied, and said on stderr:
     (network, path, label for messages)."""
-    import dataclasses
-
     from nnmnist import render
     from nnmnist.weights import load_weights
 
-    path = resolve_weights(option)
-    net = load_weights(path)
+    path = resolve_weights(option, model)
+    net = load_weights(path, spec)
     label = weights_label(path)
     if activation is not None:
-        if activation not in activation_names():
-            raise typer.BadParameter(
-                f"{activation!r} is not one of {', '.join(activation_names())}",
-                param_hint="--activation",
-            )
-        net = dataclasses.replace(net, hidden=activation)
-    elif "activation" not in net.meta:
+        net = _with_activation(net, activation)
+    elif "recognised" in net.meta:
+        render.message(
+            f"note: {label} does not say how its layers run: recognised as {net.meta['recognised']}"
+        )
+    elif "activation" not in net.meta and net.layers is None:
         render.message(
             f"note: {label} does not say its activation: run as the book's sigmoid network "
             "(--activation to change)"
@@ -254,6 +291,25 @@ def load_network(
     if verb is not None:
         render.message(f"{verb} {label} ({net.describe()})")
     return net, path, label
+
+
+def _with_activation(net: Any, activation: str) -> Any:
+    """The network with every hidden activation replaced (--activation)."""
+    import dataclasses
+
+    from nnmnist.core.layers import Activation
+
+    if activation not in activation_names():
+        raise typer.BadParameter(
+            f"{activation!r} is not one of {', '.join(activation_names())}",
+            param_hint="--activation",
+        )
+    if net.layers is None:
+        return dataclasses.replace(net, hidden=activation)
+    layers = tuple(
+        Activation(activation) if isinstance(layer, Activation) else layer for layer in net.layers
+    )
+    return dataclasses.replace(net, layers=layers)
 
 
 def weights_label(path: Path) -> str:

@@ -12,11 +12,13 @@ import typer
 from nnmnist.cli.base import app, reports_errors
 from nnmnist.cli.options import (
     ActivationOption,
+    ArchOption,
     ChunkOption,
     EngineName,
     EngineOption,
     Format,
     MinConfidenceOption,
+    ModelOption,
     SchedulerOption,
     WeightsOption,
     batch_size_option,
@@ -54,6 +56,8 @@ def predict(
         ),
     ] = None,
     weights: WeightsOption = None,
+    model: ModelOption = None,
+    arch_spec: ArchOption = None,
     activation: ActivationOption = None,
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="Result lines: text, csv or jsonl.")
@@ -163,7 +167,9 @@ def predict(
         force,
         min_confidence,
     )
-    net, _, label = load_network(weights, activation, "predicting with")
+    net, _, label = load_network(
+        weights, activation, "predicting with", model=model, spec=arch_spec
+    )
     if save_preprocessed is not None:
         prepare_folder(save_preprocessed, force, "--save-preprocessed")
     specs, stdin = _collect(inputs or [])

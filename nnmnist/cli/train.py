@@ -48,10 +48,21 @@ def train(
         float, typer.Option(min=0.0, help="Learning rate (the peak, with --schedule cosine).")
     ] = 1e-3,
     optimizer: Annotated[OptimizerName, typer.Option(help="Update rule.")] = OptimizerName.adam,
-    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, comma-separated.")] = "256,128",
+    hidden: Annotated[
+        str, typer.Option(help="Hidden layer sizes of an MLP, comma-separated.")
+    ] = "256,128",
     activation: Annotated[
-        str, typer.Option(help="Hidden activation: relu, sigmoid, tanh or identity.")
+        str, typer.Option(help="Hidden activation of an MLP: relu, sigmoid, tanh or identity.")
     ] = "relu",
+    arch_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--arch",
+            help="The layers, as a spec such as conv32k5-relu-pool2-affine10 (see the README); "
+            "instead of --hidden and --activation.",
+            show_default=False,
+        ),
+    ] = None,
     init: Annotated[Scheme, typer.Option("--init", help="Weight initialisation.")] = Scheme.he,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="L2 penalty on the weights.")] = 0.0,
     schedule: Annotated[
@@ -60,6 +71,24 @@ def train(
     augment: Annotated[
         int, typer.Option(min=0, max=8, help="Shift training images by up to N pixels at random.")
     ] = 0,
+    rotate: Annotated[
+        float,
+        typer.Option(min=0.0, max=180.0, help="Rotate training images by up to N degrees."),
+    ] = 0.0,
+    scale: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.5, help="Scale training images by a factor within 1 +- N (0.1: +-10%)."
+        ),
+    ] = 0.0,
+    elastic: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=100.0,
+            help="Elastic distortions of this strength in pixels (Simard et al. 2003; 0: none).",
+        ),
+    ] = 0.0,
     seed: Annotated[
         int, typer.Option(help="One seed for the split, the weights and every shuffle.")
     ] = 0,
@@ -138,6 +167,10 @@ def train(
             patience=patience,
             schedule=schedule.value,
             augment=augment,
+            arch=_checked_arch(arch_spec),
+            rotate=rotate,
+            scale=scale,
+            elastic=elastic,
         )
     ds = datasets.load(data, "train", no_network=offline)
     if not config.val_size < len(ds):
@@ -149,7 +182,7 @@ def train(
         _restore(trainer, saved, ckpt)
     meta = run_metadata(config, trainer, ds.source, len(ds), command, __version__)
     render.message(
-        f"training {'-'.join(map(str, trainer.net.sizes))} {config.activation} with "
+        f"training {trainer.net.describe()} with "
         f"{config.optimizer} on {len(ds) - config.val_size:,} MNIST training images from "
         f"{ds.source} ({config.val_size:,} held out), seed {config.seed}"
         + (f", resuming after epoch {trainer.epoch}" if resume else "")
@@ -173,7 +206,22 @@ _SETTINGS = (
     "patience",
     "schedule",
     "augment",
+    "arch_spec",
+    "rotate",
+    "scale",
+    "elastic",
 )
+
+
+def _checked_arch(spec: str | None) -> str | None:
+    from nnmnist.core import arch
+
+    if spec is None:
+        return None
+    try:
+        return arch.to_spec(arch.parse(spec))
+    except arch.SpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--arch") from None
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -196,10 +244,13 @@ def _resumed_config(ctx: typer.Context, config: Any) -> Any:
         value = getattr(value, "value", value)  # enums
         if name == "hidden":
             value = list(parse_hidden(value))
-        if value != saved[name]:
-            flag = "--" + name.replace("_", "-")
+        key = "arch" if name == "arch_spec" else name
+        if key == "arch":
+            value = _checked_arch(value)
+        if value != saved[key]:
+            flag = "--" + key.replace("_", "-")
             raise typer.BadParameter(
-                f"{flag} {ctx.params[name]} contradicts the checkpoint ({saved[name]}); "
+                f"{flag} {ctx.params[name]} contradicts the checkpoint ({saved[key]}); "
                 "drop it to resume, or start a new run without --resume",
                 param_hint=flag,
             )

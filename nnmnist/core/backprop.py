@@ -8,7 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, softmax
-from nnmnist.core.network import Network, as_input
+from nnmnist.core.layers import Mode
+from nnmnist.core.network import Network, as_images, as_input, layer_params
 
 Array = NDArray[np.floating]
 
@@ -21,13 +22,19 @@ def cross_entropy(probs: Array, labels: NDArray[np.integer]) -> float:
 
 
 def loss_and_gradients(
-    net: Network, x: NDArray[Any], labels: NDArray[np.integer], weight_decay: float = 0.0
+    net: Network,
+    x: NDArray[Any],
+    labels: NDArray[np.integer],
+    weight_decay: float = 0.0,
+    rng: np.random.Generator | None = None,
 ) -> tuple[float, list[Array], list[Array], Array]:
     """Loss (cross-entropy + L2), its gradients dL/dW_i and dL/db_i, and the softmax outputs.
 
     x: (batch, 784) pixels, labels: (batch,) digits; returns probabilities of shape (batch, 10).
-    The output layer is always softmax here.
+    The output layer is always softmax here. rng: where dropout layers draw their masks.
     """
+    if net.layers is not None:
+        return _layer_gradients(net, x, labels, weight_decay, rng)
     act, d_act = HIDDEN_ACTIVATIONS[net.hidden]
     if d_act is None:
         raise ValueError(f"the {net.hidden} activation has no derivative; it cannot be trained")
@@ -61,4 +68,51 @@ def loss_and_gradients(
             # back through W_i, then through the activation, whose derivative is written from
             # the layer's output outputs[i].
             delta = (delta @ net.weights[i].T) * d_act(outputs[i])  # (batch, n_{i-1})
+    return loss, grads_w, grads_b, probs
+
+
+def _output_delta(probs: Array, labels: NDArray[np.integer]) -> Array:
+    """dL/dz for softmax + cross-entropy averaged over the batch: (p - onehot(y)) / n."""
+    n = len(labels)
+    delta = probs.copy()
+    delta[np.arange(n), labels] -= 1
+    delta /= n
+    return delta
+
+
+def _layer_gradients(
+    net: Network,
+    x: NDArray[Any],
+    labels: NDArray[np.integer],
+    weight_decay: float,
+    rng: np.random.Generator | None,
+) -> tuple[float, list[Array], list[Array], Array]:
+    """The same for a layer network: each layer's forward keeps a cache, its backward uses it."""
+    assert net.layers is not None
+    params = layer_params(net)
+    mode = Mode(train=True, rng=rng)
+    a = as_images(x, net.dtype)
+    caches = []
+    for layer, p in zip(net.layers, params, strict=True):
+        a, cache = layer.forward(a, p, mode)
+        caches.append(cache)
+    probs = softmax(a)  # (batch, 10)
+    loss = cross_entropy(probs, labels)
+    if weight_decay:
+        loss += 0.5 * weight_decay * float(sum(np.sum(w * w) for w in net.weights))
+    delta: Any = _output_delta(probs, labels)
+    grads: list[tuple[Array, ...]] = []
+    first_with_params = next(i for i, p in enumerate(params) if p)
+    for i in range(len(net.layers) - 1, first_with_params - 1, -1):
+        # the first parameterised layer's input gradient is never used: not computed
+        back = Mode(train=True, rng=rng, need_input_grad=i > first_with_params)
+        delta, g = net.layers[i].backward(delta, caches[i], params[i], back)
+        if g:
+            grads.append(g)
+    grads.reverse()
+    grads_w = [g[0] for g in grads]
+    grads_b = [g[1] for g in grads]
+    if weight_decay:
+        for gw, w in zip(grads_w, net.weights, strict=True):
+            gw += weight_decay * w
     return loss, grads_w, grads_b, probs

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from nnmnist.core import arch
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from nnmnist.core.layers import INFERENCE, Affine, Conv, Layer, Mode
 
 N_INPUTS = 784
 N_CLASSES = 10
@@ -21,18 +23,33 @@ INIT_SCHEMES = ("notebook", "xavier", "he")
 
 @dataclass(frozen=True)
 class Network:
-    """Weights W_i of shape (n_{i-1}, n_i) and biases b_i of shape (n_i,), plus how to run them."""
+    """Weights W_i and biases b_i, plus how to run them.
+
+    layers None: an MLP, W_i of shape (n_{i-1}, n_i) with the activation `hidden` between them
+    (the fast path). Otherwise a sequence of layers (core.layers), whose conv and affine layers
+    take W1, b1, W2, b2, ... in order.
+    """
 
     weights: tuple[NDArray[np.floating], ...]
     biases: tuple[NDArray[np.floating], ...]
     hidden: str = "sigmoid"
     output: str = "softmax"
     meta: dict[str, Any] = field(default_factory=dict)
+    layers: tuple[Layer, ...] | None = None
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """Units per layer, inputs first: (784, 50, 50, 10)."""
+        """Units per layer of an MLP, inputs first: (784, 50, 50, 10); () for a ConvNet."""
+        if self.layers is not None:
+            return ()
         return (self.weights[0].shape[0], *(w.shape[1] for w in self.weights))
+
+    @property
+    def spec(self) -> str:
+        """The layer sequence as a spec string (core.arch), for MLPs too."""
+        if self.layers is not None:
+            return arch.to_spec(self.layers)
+        return arch.mlp_spec(self.sizes, self.hidden)
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -42,6 +59,8 @@ class Network:
         return np.dtype(np.float32)
 
     def describe(self) -> str:
+        if self.layers is not None:
+            return self.spec
         return f"{'-'.join(map(str, self.sizes))} {self.hidden}"
 
 
@@ -60,6 +79,8 @@ def forward(net: Network, x: NDArray[Any]) -> NDArray[np.floating]:
     (batch, 784) -> (batch, n1) -> ... -> (batch, 10); hidden layers use net.hidden and the last
     layer net.output (softmax: each row is a probability distribution).
     """
+    if net.layers is not None:
+        return OUTPUT_ACTIVATIONS[net.output](run_layers(net, x))
     hidden_fn = HIDDEN_ACTIVATIONS[net.hidden][0]
     x = np.atleast_2d(x)
     scale = None
@@ -78,6 +99,54 @@ def forward(net: Network, x: NDArray[Any]) -> NDArray[np.floating]:
         z += b
         a = hidden_fn(z) if i < last else z
     return OUTPUT_ACTIVATIONS[net.output](a)  # (batch, 10)
+
+
+# Images per block in a layer network's forward pass: each block's unrolled patches stay within
+# a few tens of MB (a 3x3 convolution over 16 channels at 28x28 unrolls 450 kB per image).
+FORWARD_BLOCK = 128
+
+
+def as_images(x: NDArray[Any], dtype: np.dtype[Any]) -> NDArray[np.floating]:
+    """(batch, 784) pixels -> (batch, 28, 28, 1) floats in [0, 1], a new array. Whole numbers
+    are divided by 255 in float32, then widened: the values the book's code feeds its nets."""
+    x = np.atleast_2d(x)
+    if np.issubdtype(x.dtype, np.floating):
+        a = x.astype(dtype, copy=True)
+    else:
+        a = (x.astype(np.float32) / np.float32(255)).astype(dtype, copy=False)
+    return a.reshape(len(a), *arch.INPUT_SHAPE)
+
+
+def layer_params(net: Network) -> list[tuple[NDArray[np.floating], ...]]:
+    """Each layer's arrays: (W_k, b_k) for conv and affine layers, () for the others."""
+    assert net.layers is not None
+    out: list[tuple[NDArray[np.floating], ...]] = []
+    k = 0
+    for layer in net.layers:
+        if isinstance(layer, Conv | Affine):
+            out.append((net.weights[k], net.biases[k]))
+            k += 1
+        else:
+            out.append(())
+    return out
+
+
+def run_layers(
+    net: Network, x: NDArray[Any], mode: Mode = INFERENCE, block: int = FORWARD_BLOCK
+) -> NDArray[np.floating]:
+    """The layers' outputs before the output activation, (batch, 10), block by block."""
+    assert net.layers is not None
+    params = layer_params(net)
+    x = np.atleast_2d(x)
+    outs = []
+    for lo in range(0, len(x), block):
+        a = as_images(x[lo : lo + block], net.dtype)
+        for layer, p in zip(net.layers, params, strict=True):
+            a, _ = layer.forward(a, p, mode)
+        outs.append(a)
+    if not outs:
+        return np.zeros((0, N_CLASSES), net.dtype)
+    return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
 
 def predict(net: Network, x: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.floating]]:
@@ -108,3 +177,26 @@ def init_network(
         weights.append(w.astype(dtype, copy=False))
         biases.append(np.zeros(fan_out, dtype=dtype))
     return Network(tuple(weights), tuple(biases), hidden=hidden)
+
+
+def init_layers(
+    layers: tuple[Layer, ...],
+    *,
+    scheme: str = "he",
+    rng: np.random.Generator,
+    dtype: type[np.floating] = np.float32,
+) -> Network:
+    """A layer network with random weights (drawn in layer order from rng) and zero biases.
+    Scales as in init_network, with a convolution's fan-in C * KH * KW."""
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(INIT_SCHEMES)}")
+    weights, biases = [], []
+    for layer, shape in zip(layers, arch.shapes(layers), strict=False):
+        shapes = layer.param_shapes(shape)
+        if not shapes:
+            continue
+        fan_in = int(np.prod(shapes[0][1:])) if len(shapes[0]) == 4 else shapes[0][0]
+        scale = {"notebook": 0.01, "xavier": np.sqrt(1 / fan_in), "he": np.sqrt(2 / fan_in)}[scheme]
+        weights.append((rng.standard_normal(shapes[0]) * scale).astype(dtype))
+        biases.append(np.zeros(shapes[1], dtype=dtype))
+    return Network(tuple(weights), tuple(biases), hidden="relu", layers=layers)

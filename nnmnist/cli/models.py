@@ -1,0 +1,65 @@
+"""nnmnist models: the shipped models, with their layers, size, accuracy and speed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnmnist.cli.base import app, reports_errors
+from nnmnist.cli.options import JsonOption, ReportFormat, ReportFormatOption, pick_format
+
+SPEED_IMAGES = 2000  # bundled test images timed per model, in batches of 1000
+
+
+@app.command()
+@reports_errors
+def models(fmt: ReportFormatOption = ReportFormat.text, as_json: JsonOption = False) -> None:
+    """List the shipped models: name, layers, parameters, file size, test accuracy (from the
+    model card's run) and inference speed (measured now, on this machine).
+
+    `--model NAME` on evaluate and predict picks one; the first is the default.
+
+    Examples:
+
+        nnmnist models
+
+        nnmnist evaluate --model mlp
+    """
+    from nnmnist import render
+    from nnmnist.weights import shipped_models
+
+    rows = [_describe(name, path) for name, path in shipped_models().items()]
+    if pick_format(fmt, as_json) is ReportFormat.json:
+        render.emit_json({"models": rows})
+    else:
+        render.models_table(rows)
+
+
+def _describe(name: str, path: Any) -> dict[str, Any]:
+    import time
+
+    from nnmnist import data
+    from nnmnist.core.network import forward
+    from nnmnist.weights import load_weights
+
+    net = load_weights(path)
+    images = data.load("bundled", "test").images[:SPEED_IMAGES]
+    forward(net, images[:100])  # warm up
+    start = time.perf_counter()
+    for lo in range(0, len(images), 1000):
+        forward(net, images[lo : lo + 1000])
+    seconds = time.perf_counter() - start
+    return {
+        "name": name,
+        "arch": net.spec,
+        "parameters": int(sum(a.size for a in (*net.weights, *net.biases))),
+        "file_bytes": path.stat().st_size,
+        "test_accuracy": net.meta.get("test_accuracy"),
+        "images_per_second": round(len(images) / seconds),
+        "default": name == next(iter(_names())),
+    }
+
+
+def _names() -> list[str]:
+    from nnmnist.weights import shipped_models
+
+    return list(shipped_models())
