@@ -34,6 +34,7 @@ evaluate: $(RUN_STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_convnet.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check nnmnist tests bench

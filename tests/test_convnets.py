@@ -258,3 +258,54 @@ def test_every_path_takes_a_convnet(runner, tmp_path, monkeypatch):
     assert json.loads(own.stdout)["accuracy"] == float(np.mean(want == labels))
     mnist = runner.invoke(app, ["evaluate", "-w", "c.npz", "--limit", "200", "-f", "json"])
     assert json.loads(mnist.stdout)["arch"] == net.spec
+
+
+def test_the_dask_engine_runs_a_convnet_byte_for_byte(runner, tmp_path, monkeypatch):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    monkeypatch.chdir(tmp_path)
+    save_weights(_random_convnet(), tmp_path / "c.npz")
+    np.save(tmp_path / "x.npy", data.load("bundled", "test").images[:700])
+    args = ["predict", "x.npy", "-w", "c.npz", "-f", "csv", "-k", "2", "--batch-size", "100"]
+    local = runner.invoke(app, args)
+    dask = runner.invoke(app, [*args, "--engine", "dask", "--chunk-size", "300"])
+    assert local.exit_code == dask.exit_code == 0, dask.output
+    assert dask.stdout == local.stdout
+    evaluated = [
+        json.loads(
+            runner.invoke(
+                app, ["evaluate", "-w", "c.npz", "--limit", "500", "-f", "json", *extra]
+            ).stdout
+        )
+        for extra in ([], ["--engine", "dask", "--chunk-size", "200"])
+    ]
+    assert evaluated[0]["accuracy"] == evaluated[1]["accuracy"]
+    assert evaluated[0]["confusion_matrix"] == evaluated[1]["confusion_matrix"]
+
+
+def _reference_simple_convnet(params, x):
+    """The book's SimpleConvNet written independently: NCHW arrays, the convolution as an
+    einsum per output position, pooling by reshape, flattening in (C, H, W) order."""
+    a = (x.astype(np.float32) / 255).reshape(-1, 1, 28, 28)
+    w1 = params["W1"]
+    conv = np.empty((len(a), 30, 24, 24))
+    for y in range(24):
+        for z in range(24):
+            conv[:, :, y, z] = np.einsum("nchw,fchw->nf", a[:, :, y : y + 5, z : z + 5], w1)
+    conv += params["b1"][None, :, None, None]
+    h = np.maximum(conv, 0).reshape(len(a), 30, 12, 2, 12, 2).max(axis=(3, 5))
+    h = np.maximum(h.reshape(len(a), -1) @ params["W2"] + params["b2"], 0)
+    logits = h @ params["W3"] + params["b3"]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_the_simple_convnet_matches_an_independent_implementation():
+    from nnmnist.picklefile import parse_pickle
+
+    path = _book_file("ch07-params.pkl")
+    params = parse_pickle(path.read_bytes())
+    x = data.load("bundled", "test").images[:200]
+    want = _reference_simple_convnet(params, x)
+    got = forward(load_weights(path), x)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(got.argmax(axis=1), want.argmax(axis=1))
