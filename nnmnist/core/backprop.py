@@ -80,27 +80,65 @@ def _output_delta(probs: Array, labels: NDArray[np.integer]) -> Array:
     return delta
 
 
+# Images per block in a layer network's training step: each block runs forward and backward on
+# its own, its gradients added up, so its patches and caches stay in the processor's cache.
+TRAIN_BLOCK = 16  # measured: 16 fastest of 16, 32, 64, 128 images for the shipped ConvNet
+
+
 def _layer_gradients(
     net: Network,
     x: NDArray[Any],
     labels: NDArray[np.integer],
     weight_decay: float,
     rng: np.random.Generator | None,
+    block: int = TRAIN_BLOCK,
 ) -> tuple[float, list[Array], list[Array], Array]:
-    """The same for a layer network: each layer's forward keeps a cache, its backward uses it."""
+    """The same for a layer network, block by block of the batch: each layer's forward keeps a
+    cache, its backward uses it; the blocks' gradients (of the batch's mean loss) are summed."""
     assert net.layers is not None
     params = layer_params(net)
+    n = len(labels)
+    total: list[list[Array]] = []
+    probs_parts = []
+    loss = 0.0
+    for lo in range(0, n, block):
+        part = slice(lo, lo + block)
+        grads, probs = _block_gradients(net, params, x[part], labels[part], n, rng)
+        probs_parts.append(probs)
+        loss += cross_entropy(probs, labels[part]) * len(probs) / n
+        if not total:
+            total = [list(g) for g in grads]
+        else:
+            for acc, g in zip(total, grads, strict=True):
+                acc[0] += g[0]
+                acc[1] += g[1]
+    grads_w = [g[0] for g in total]
+    grads_b = [g[1] for g in total]
+    if weight_decay:
+        loss += 0.5 * weight_decay * float(sum(np.sum(w * w) for w in net.weights))
+        for gw, w in zip(grads_w, net.weights, strict=True):
+            gw += weight_decay * w
+    return loss, grads_w, grads_b, np.concatenate(probs_parts)
+
+
+def _block_gradients(
+    net: Network,
+    params: list[tuple[Array, ...]],
+    x: NDArray[Any],
+    labels: NDArray[np.integer],
+    batch: int,
+    rng: np.random.Generator | None,
+) -> tuple[list[tuple[Array, ...]], Array]:
+    """One block's gradients of the whole batch's mean loss, and its softmax outputs."""
+    assert net.layers is not None
     mode = Mode(train=True, rng=rng)
     a = as_images(x, net.dtype)
     caches = []
     for layer, p in zip(net.layers, params, strict=True):
         a, cache = layer.forward(a, p, mode)
         caches.append(cache)
-    probs = softmax(a)  # (batch, 10)
-    loss = cross_entropy(probs, labels)
-    if weight_decay:
-        loss += 0.5 * weight_decay * float(sum(np.sum(w * w) for w in net.weights))
-    delta: Any = _output_delta(probs, labels)
+    probs = softmax(a)  # (block, 10)
+    delta: Any = _output_delta(probs, labels) * (len(labels) / batch)
     grads: list[tuple[Array, ...]] = []
     first_with_params = next(i for i, p in enumerate(params) if p)
     for i in range(len(net.layers) - 1, first_with_params - 1, -1):
@@ -110,9 +148,4 @@ def _layer_gradients(
         if g:
             grads.append(g)
     grads.reverse()
-    grads_w = [g[0] for g in grads]
-    grads_b = [g[1] for g in grads]
-    if weight_decay:
-        for gw, w in zip(grads_w, net.weights, strict=True):
-            gw += weight_decay * w
-    return loss, grads_w, grads_b, probs
+    return grads, probs
