@@ -196,7 +196,8 @@ def network_from_dict(obj: Any, name: str = "weights", spec: str | None = None) 
         if mlp is None:
             output = meta.get("output", "softmax")
             return Network(weights, biases, "relu", output, meta, layers)
-        meta = {**meta, "activation": mlp[1]}  # a plain MLP: the fast path runs it
+        if mlp[1] is not None:  # a plain MLP: the fast path runs it
+            meta = {**meta, "activation": mlp[1]}
     elif any(w.ndim == 4 for w in weights):
         return _book_convnet(weights, biases, meta, name)
     _check_mlp_arrays(weights, biases, name)

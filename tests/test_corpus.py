@@ -600,7 +600,7 @@ EXTRA: list[Case] = [
 STREAMING: list[Case] = [
     Case(
         "a .npy of 100,000 blank images streams",
-        [*P, "sparse-100k.npy", "--format", "csv"],
+        [*P, "sparse-100k.npy", "--format", "csv", "--model", "mlp"],
         1,
         "sparse-100k.npy: 100,000 rows are blank, every pixel 0 (rows 0, 1, 2, ...)",
         seconds=60,

@@ -200,6 +200,7 @@ def test_an_mlp_spec_runs_the_mlp_path_with_the_same_results():
     spec = arch.mlp_spec(mlp.sizes, "tanh")
     assert spec == "affine30-tanh-affine20-tanh-affine10" and mlp.spec == spec
     assert arch.as_mlp(arch.parse(spec)) == ((784, 30, 20, 10), "tanh")
+    assert arch.as_mlp(arch.parse("affine10")) == ((784, 10), None)
     layered = Network(mlp.weights, mlp.biases, layers=arch.parse(spec))
     x = rng.integers(0, 256, (50, 784)).astype(np.uint8)
     # the layer path divides pixels by 255 in float32 (as the book's code does): 1e-7 apart

@@ -141,9 +141,10 @@ def mlp_spec(sizes: Sequence[int], activation: str) -> str:
     return "-".join([*parts, f"affine{sizes[-1]}"])
 
 
-def as_mlp(layers: Sequence[Layer]) -> tuple[tuple[int, ...], str] | None:
+def as_mlp(layers: Sequence[Layer]) -> tuple[tuple[int, ...], str | None] | None:
     """(sizes, activation) when the layers are a plain MLP (affine, one activation, ...,
-    affine), the case the fast MLP path runs; None otherwise."""
+    affine), the case the fast MLP path runs; None otherwise. The activation is None for a
+    single affine layer, which has none."""
     units = [784]
     activation = None
     for i, layer in enumerate(layers):
@@ -158,7 +159,7 @@ def as_mlp(layers: Sequence[Layer]) -> tuple[tuple[int, ...], str] | None:
             return None
     if len(layers) % 2 == 0:
         return None
-    return tuple(units), activation or "sigmoid"
+    return tuple(units), activation
 
 
 # The book's two ConvNets, known by the shapes of their arrays (their files carry no spec).
