@@ -63,10 +63,10 @@ def test_the_simple_convnet_gives_the_same_labels_at_any_batch_size():
     ds = data.load("bundled", "test")
     labels = forward(net, ds.images).argmax(axis=1)
     assert int((labels == ds.labels).sum()) == 9600
-    for batch in (1, 7, 100, 1000):
-        part = ds.images[:1000]
-        got = np.concatenate([forward(net, part[i : i + batch]) for i in range(0, 1000, batch)])
-        np.testing.assert_array_equal(got.argmax(axis=1), labels[:1000])
+    for batch, n in ((1, 200), (7, 200), (100, 1000), (1000, 1000)):
+        part = ds.images[:n]
+        got = np.concatenate([forward(net, part[i : i + batch]) for i in range(0, n, batch)])
+        np.testing.assert_array_equal(got.argmax(axis=1), labels[:n])
 
 
 def test_the_deep_convnet_halves_its_logits_as_the_book_does():

@@ -34,7 +34,9 @@ def test_predict_memory_is_flat_from_ten_thousand_to_a_million_images(tmp_path):
         folder = tmp_path / f"n{n}"
         folder.mkdir()
         _sparse_npy(folder / "x.npy", n)
-        run = run_measured(["predict", "x.npy", "--format", "csv", "--model", "mlp"], folder, env, None, 300)
+        run = run_measured(
+            ["predict", "x.npy", "--format", "csv", "--model", "mlp"], folder, env, None, 300
+        )
         # all-zero rows: each keeps its line, without a label, and one line on stderr says so
         assert run.status == 1 and run.signal is None, run.stderr
         assert run.stderr.count("\n") == 2, run.stderr  # the weights used, and the blank rows
