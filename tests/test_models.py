@@ -57,3 +57,10 @@ def test_model_usage_errors(runner, args, message):
     result = runner.invoke(app, ["evaluate", *args])
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_model_on_the_command_line_beats_the_environment(runner, monkeypatch, tmp_path):
+    monkeypatch.setenv("NNMNIST_WEIGHTS", str(tmp_path / "mine.pkl"))
+    result = runner.invoke(app, ["evaluate", "--model", "mlp", "--limit", "10", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["arch"] == "affine512-relu-affine256-relu-affine10"

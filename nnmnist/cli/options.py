@@ -8,6 +8,7 @@ initialisation scheme; `--data` the MNIST source; `--force` allows replacing exi
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from enum import Enum
@@ -199,12 +200,13 @@ def pick_out(out: Path, old: Path | None) -> Path:
 
 
 def resolve_weights(option: Path | None, model: str | None = None) -> Path:
-    """--weights (or NNMNIST_WEIGHTS), else --model, else weights/sample_weight.pkl here, else
-    the default shipped model (the most accurate)."""
+    """--weights, else --model, else NNMNIST_WEIGHTS, else weights/sample_weight.pkl here, else
+    the default shipped model (the most accurate). Typer hands NNMNIST_WEIGHTS in as option."""
     from nnmnist.errors import WeightsError
     from nnmnist.weights import SHIPPED_MODELS, shipped_model_path
 
-    if option is not None:
+    from_env = option is not None and str(option) == os.environ.get("NNMNIST_WEIGHTS")
+    if option is not None and not (model is not None and from_env):  # --model beats the env
         if model is not None:
             raise typer.BadParameter("give --weights or --model, not both", param_hint="--model")
         return option
