@@ -6,8 +6,9 @@ unrolled patches (N*OH*OW, KH*KW*C) with the filters (KH*KW*C, F), and its resul
 filters (F, C, KH, KW), affine weights (inputs, outputs) with a 4-D input flattened in (C, H, W)
 order, so the book's files and nnmnist's own run unchanged.
 
-forward(x, params, mode) returns (y, cache); backward(dy, cache, params) returns (dx, grads),
-grads in the order of params. A layer holds no arrays: the network owns them. Pure NumPy.
+forward(x, params, mode) returns (y, cache); backward(dy, cache, params, mode) returns
+(dx, grads), grads in the order of params (dx is None where mode says no one needs it). A layer
+holds no arrays: the network owns them. Pure NumPy.
 """
 
 from __future__ import annotations
@@ -68,9 +69,6 @@ class Conv:
 
     def param_shapes(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
         return (self.filters, shape[2], self.kh, self.kw), (self.filters,)
-
-    def fan_in(self, shape: tuple[int, ...]) -> int:
-        return shape[2] * self.kh * self.kw
 
     def _columns(self, x: Array) -> tuple[Array, int, int]:
         """The unrolled patches (N*OH*OW, KH*KW*C), each in (kh, kw, c) order."""
@@ -182,9 +180,6 @@ class Affine:
 
     def param_shapes(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
         return (int(np.prod(shape)), self.units), (self.units,)
-
-    def fan_in(self, shape: tuple[int, ...]) -> int:
-        return int(np.prod(shape))
 
     def forward(self, x: Array, params: Params, mode: Mode) -> tuple[Array, Any]:
         w, b = params
