@@ -13,8 +13,10 @@ SPEED_IMAGES = 2000  # bundled test images timed per model, in batches of 1000
 @app.command()
 @reports_errors
 def models(fmt: ReportFormatOption = ReportFormat.text, as_json: JsonOption = False) -> None:
-    """List the shipped models: name, layers, parameters, file size, test accuracy (from the
-    model card's run) and inference speed (measured now, on this machine).
+    """List the shipped models: layers, size, test accuracy and speed.
+
+    For each: its name, layer spec, parameters, file size, test accuracy (recorded by the run that
+    trained it) and inference speed (measured now, on this machine, on 2,000 test images).
 
     `--model NAME` on evaluate and predict picks one; the first is the default.
 

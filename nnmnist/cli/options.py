@@ -88,7 +88,7 @@ WeightsOption = Annotated[
         "-w",
         envvar="NNMNIST_WEIGHTS",
         help="Weight file to read (.pkl or .npz). Default: weights/sample_weight.pkl here if it "
-        "exists, else the shipped model.",
+        "exists, else the default shipped model (see --model).",
         show_default=False,
     ),
 ]
@@ -247,7 +247,7 @@ ArchOption = Annotated[
     typer.Option(
         "--arch",
         help="The layers of a weight file that does not record them, as a spec such as "
-        "conv30k5-relu-pool2-affine100-relu-affine10 (see the README).",
+        "conv30k5-relu-pool2-affine10 (see the README).",
         show_default=False,
     ),
 ]
