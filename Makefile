@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_convnet.py
+	$(BIN)/python bench/photos.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check nnmnist tests bench
