@@ -4,7 +4,8 @@ MNIST digits are white ink on black, the ink's bounding box scaled (anti-aliased
 kept) so that its longer side is 20 pixels, then placed in a 28x28 field so that the ink's
 centre of mass sits at the centre. preprocess() does the same to any picture of a digit: EXIF
 orientation, transparency composited on the paper, grey, polarity (dark ink on light paper is
-inverted), the paper's own grey level removed, bounding box, scale, centre of mass.
+inverted), the paper's own grey level removed (for photos, the clean-up of front_end: uneven
+light, grain, ruled lines, specks), bounding box, scale, centre of mass.
 """
 
 from __future__ import annotations
@@ -204,9 +205,8 @@ def preprocess(
 
 
 FRONT_END_MIN_SIDE = 56  # pictures at least this big go through front_end
-WORK_SIDE = (
-    480  # front_end works at most at this size (160 lost 4 points on small digits in big sheets)
-)
+# front_end works at most at this size (160 lost 4 points on small digits in big sheets)
+WORK_SIDE = 480
 BACKGROUND_SIDE = 64  # the paper's brightness is estimated at this coarse size
 SAUVOLA_K, SAUVOLA_R = 0.1, 0.5  # k 0.1 kept faint ink whole (0.2: 94% against 100%)
 EDGE_GROW = 2  # pixels around the mask whose grey levels are kept (the strokes' soft edges)
@@ -220,7 +220,8 @@ def front_end(paper: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[
     the remaining grain, the paper's brightness estimated at a coarse scale (a grey closing
     removes the strokes, a box blur smooths it) and divided out (uneven light, shadows), the
     ink stretched to full contrast, a Sauvola threshold over windows a sixth of the picture,
-    and specks (marks under a tenth of the largest) dropped. scipy.ndimage does the filtering.
+    ruled lines and borders dropped (_ruled_lines), and specks (marks under a tenth of the
+    largest) dropped. scipy.ndimage does the filtering.
     """
     from scipy import ndimage
 
@@ -252,7 +253,7 @@ def front_end(paper: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
         mask = (sizes >= 0.1 * sizes.max())[labels]
-    # the digit's grey levels where the mask (grown by a pixel for the anti-aliased edge) is
+    # the digit's grey levels where the mask is, grown by EDGE_GROW pixels for the soft edges
     near = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool), iterations=EDGE_GROW)
     return np.where(near, ink, 0).astype(np.float32), mask
 
