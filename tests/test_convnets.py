@@ -309,3 +309,12 @@ def test_the_simple_convnet_matches_an_independent_implementation():
     got = forward(load_weights(path), x)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(got.argmax(axis=1), want.argmax(axis=1))
+
+
+def test_arch_and_hidden_do_not_mix(runner, tmp_path):
+    result = runner.invoke(
+        app,
+        ["train", "--arch", "conv4k5-affine10", "--hidden", "32", "-o", str(tmp_path / "w.npz")],
+    )
+    assert result.exit_code == 2
+    assert "--arch gives every layer; drop --hidden and --activation" in result.stderr

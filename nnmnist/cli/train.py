@@ -153,6 +153,10 @@ def train(
         command = f"{run['command']} (resumed: {command})"
     else:
         _refuse_existing((out, ckpt), force)
+        if arch_spec is not None and (_given(ctx, "hidden") or _given(ctx, "activation")):
+            raise typer.BadParameter(
+                "--arch gives every layer; drop --hidden and --activation", param_hint="--arch"
+            )
         config = TrainConfig(
             hidden=parse_hidden(hidden),
             activation=_trainable(activation),
