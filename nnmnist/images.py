@@ -171,12 +171,14 @@ def preprocess(
     invert: bool | None = None,
     name: str = "image",
     check: bool = True,
+    stages: dict[str, NDArray[Any]] | None = None,
 ) -> NDArray[np.uint8]:
     """A picture of one digit -> a (28, 28) uint8 MNIST-style digit, white on black.
 
     invert: None detects the polarity from the border (the paper); True or False forces it.
     Raises ImageError for a blank image and, with check, for ink that is not one digit's
-    strokes (see not_one_digit).
+    strokes (see not_one_digit). stages: filled with every step's picture, in [0, 1] or as a
+    mask (for --debug-stages), as far as the picture got.
     """
     grey = to_grey(image)  # (h, w) in [0, 1]
     if grey.ndim != 2 or grey.size == 0:
@@ -184,8 +186,10 @@ def preprocess(
     paper = float(np.median(_border(grey)))
     if invert is None:
         invert = paper > 0.5
+    if stages is not None:
+        stages["1-grey"] = grey
     if min(grey.shape) >= FRONT_END_MIN_SIDE:
-        ink, mask = front_end(grey if invert else 1 - grey)
+        ink, mask = front_end(grey if invert else 1 - grey, stages)
         if not mask.any() or float(ink[mask].max()) < MIN_CONTRAST:
             raise ImageError(f"{name}: blank image (no ink stands out from the background)")
     else:  # a small crop (an MNIST-sized picture): the paper's grey level alone is removed
@@ -200,8 +204,10 @@ def preprocess(
         raise ImageError(f"{name}: {why}; not predicted (--any-shape predicts it anyway)")
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
-    digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return fit_to_field(digit)
+    digit = fit_to_field(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    if stages is not None:
+        stages["6-digit"] = digit
+    return digit
 
 
 FRONT_END_MIN_SIDE = 56  # pictures at least this big go through front_end
@@ -212,7 +218,9 @@ SAUVOLA_K, SAUVOLA_R = 0.1, 0.5  # k 0.1 kept faint ink whole (0.2: 94% against 
 EDGE_GROW = 2  # pixels around the mask whose grey levels are kept (the strokes' soft edges)
 
 
-def front_end(paper: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+def front_end(
+    paper: NDArray[np.float32], stages: dict[str, NDArray[Any]] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """A photo's clean-up, on a grey picture with bright paper and dark ink in [0, 1]: returns
     the ink (bright, in [0, 1], at the working size) and the mask of the digit's pixels.
 
@@ -239,6 +247,8 @@ def front_end(paper: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[
     coarse = ndimage.uniform_filter(ndimage.grey_closing(coarse, size=(9, 9)), 5)
     light = np.asarray(Image.fromarray(coarse, mode="F").resize((w, h), Image.Resampling.BILINEAR))
     flat = np.clip(paper / np.maximum(light, 0.05), 0, 1).astype(np.float32)
+    if stages is not None:
+        stages.update({"2-denoised": paper, "3-light": light, "4-flattened": flat})
     ink = 1 - flat
     top = float(np.percentile(ink, 99.5))
     if top > 0:
@@ -256,6 +266,8 @@ def front_end(paper: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[
         mask = (sizes >= 0.1 * sizes.max())[labels]
     # the digit's grey levels where the mask is, grown by EDGE_GROW pixels for the soft edges
     near = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool), iterations=EDGE_GROW)
+    if stages is not None:
+        stages["5-mask"] = mask
     return np.where(near, ink, 0).astype(np.float32), mask
 
 
@@ -381,6 +393,30 @@ def raw_image(
     if invert:
         grey = 1 - grey
     return np.round(grey * 255).astype(np.uint8)
+
+
+def save_stages(
+    stages: dict[str, NDArray[Any]], folder: Path, stem: str, *, overwrite: bool = False
+) -> None:
+    """Write each recorded stage as an 8-bit grey PNG, STEM-STAGE.png, through the one writer."""
+    from nnmnist.atomic import RefusedTarget, write_file
+
+    for stage, a in stages.items():
+        img = a.astype(np.float32) if a.dtype == bool else np.clip(a, 0, 1)
+        if a.dtype == np.uint8:
+            img = a.astype(np.float32) / 255
+        picture = Image.fromarray(np.round(img * 255).astype(np.uint8), mode="L")
+        path = folder / f"{stem}-{stage}.png"
+
+        def write(f: BinaryIO, picture: Image.Image = picture) -> None:
+            picture.save(f, format="PNG")
+
+        try:
+            write_file(path, write, overwrite=overwrite)
+        except RefusedTarget as exc:
+            raise ImageError(f"{path}: {exc.strerror}") from None
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def save_digit(pixels: NDArray[Any], path: Path, *, overwrite: bool = False) -> None:

@@ -13,7 +13,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -262,6 +262,9 @@ class ImageOptions:
     invert: bool | None = None  # None: detect the polarity from the paper
     raw: bool = False  # the images are MNIST-style 28x28 already: no preprocessing
     any_shape: bool = False  # predict ink that does not look like one digit (noise, a number)
+    stages: Path | None = None  # a folder for every preprocessing stage of every picture
+    stage_names: Any = field(default=None, compare=False)  # outputs.FileNames, with stages
+    overwrite: bool = False  # --force: stage files may replace earlier ones
 
 
 ARRAY_SUFFIXES = frozenset({".npy", ".npz", ".csv"})
@@ -362,7 +365,17 @@ def _image_rows(im: Any, spec: str, options: ImageOptions) -> Batch:
         if options.raw:
             digit = imagefiles.raw_image(im, options.invert, spec)
         else:
-            digit = imagefiles.preprocess(im, options.invert, spec, not options.any_shape)
+            stages: dict[str, Any] | None = {} if options.stages is not None else None
+            try:
+                digit = imagefiles.preprocess(
+                    im, options.invert, spec, not options.any_shape, stages
+                )
+            finally:
+                if stages and options.stages is not None:
+                    stem = options.stage_names(spec).removesuffix(".png")
+                    imagefiles.save_stages(
+                        stages, options.stages, stem, overwrite=options.overwrite
+                    )
     finally:
         im.close()
     return [spec], digit.reshape(1, 784)

@@ -36,3 +36,25 @@ def test_each_condition_is_read(condition):
     got = predict(net, np.stack(digits).reshape(len(digits), 784))[0]
     floor = 0.8 if condition in ("thick marker", "thin pen") else 0.9  # no stroke-width step yet
     assert float(np.mean(got == labels)) >= floor
+
+
+def test_debug_stages_writes_every_step(runner, tmp_path, monkeypatch):
+    from nnmnist.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(SETS["ruled lines every 24 px"][0][0]).save("ruled.png")
+    result = runner.invoke(app, ["predict", "ruled.png", "--debug-stages", "stages"])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "stages").iterdir())
+    assert names == [
+        f"ruled-{s}.png"
+        for s in ("1-grey", "2-denoised", "3-light", "4-flattened", "5-mask", "6-digit")
+    ]
+    again = runner.invoke(app, ["predict", "ruled.png", "--debug-stages", "stages"])
+    assert again.exit_code == 1 and "not empty" in again.stderr  # nothing written over
+    assert (
+        runner.invoke(
+            app, ["predict", "ruled.png", "--debug-stages", "stages", "--force"]
+        ).exit_code
+        == 0
+    )

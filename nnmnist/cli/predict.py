@@ -41,6 +41,7 @@ class _Settings:
     save_preprocessed: Path | None
     force: bool
     min_confidence: float
+    debug_stages: Path | None
 
 
 @app.command()
@@ -95,6 +96,15 @@ def predict(
         Path | None,
         typer.Option(
             help="Write the 28x28 images fed to the network into this new or empty folder.",
+            show_default=False,
+        ),
+    ] = None,
+    debug_stages: Annotated[
+        Path | None,
+        typer.Option(
+            "--debug-stages",
+            help="Write every preprocessing stage of every picture (grey, denoised, light, "
+            "flattened, mask, digit) as PNG files into this new or empty folder.",
             show_default=False,
         ),
     ] = None,
@@ -154,7 +164,7 @@ def predict(
         notice("--output is now --parts; --output goes in the next release")
         parts = old_output
     use_dask = engine is EngineName.dask or bool(scheduler)
-    _check_usage(inputs, use_dask, show, save_preprocessed, parts)
+    _check_usage(inputs, use_dask, show, save_preprocessed or debug_stages, parts)
     settings = _Settings(
         fmt,
         top_k,
@@ -166,12 +176,15 @@ def predict(
         save_preprocessed,
         force,
         min_confidence,
+        debug_stages,
     )
     net, _, label = load_network(
         weights, activation, "predicting with", model=model, spec=arch_spec
     )
     if save_preprocessed is not None:
         prepare_folder(save_preprocessed, force, "--save-preprocessed")
+    if debug_stages is not None:
+        prepare_folder(debug_stages, force, "--debug-stages")
     specs, stdin = _collect(inputs or [])
     register_inputs(specs)  # never written over, even before they are read
     with naming_the_weights(label):
@@ -207,7 +220,9 @@ def _check_usage(
     if inputs.count(STDIN) > 1:
         raise typer.BadParameter("standard input (-) can be read only once")
     if use_dask and (show or save_preprocessed is not None or STDIN in inputs):
-        raise typer.BadParameter("--show, --save-preprocessed and - (stdin) need --engine local")
+        raise typer.BadParameter(
+            "--show, --save-preprocessed, --debug-stages and - (stdin) need --engine local"
+        )
     if parts is not None and not use_dask:
         raise typer.BadParameter("--parts needs --engine dask (locally, redirect stdout)")
 
@@ -249,7 +264,9 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
     if s.fmt is Format.csv:
         render.write_lines([csv_header(s.top_k)])
-    options = ImageOptions(s.invert, s.raw, s.any_shape)
+    options = ImageOptions(
+        s.invert, s.raw, s.any_shape, s.debug_stages, FileNames(), overwrite=s.force
+    )
     file_name = FileNames()
     blanks = BlankRows()
     with render.InputProgress(len(specs)) as progress:
