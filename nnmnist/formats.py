@@ -125,6 +125,26 @@ class BlankRows:
         return out
 
 
+def number_line(name: str, boxes: list[Any], probs: NDArray[Any], fmt: str) -> str:
+    """One picture of a number: its digits (best label each, left to right) and the least sure
+    digit's probability; jsonl adds each digit's label, probability and box."""
+    labels = probs.argmax(axis=1).tolist()
+    best = probs.max(axis=1).tolist()
+    number = "".join(map(str, labels))
+    sure = min(best)
+    shown = printable(name)
+    if fmt == "jsonl":
+        digits = [
+            {"label": lb, "probability": round(p, 6), "box": list(map(int, box))}
+            for lb, p, box in zip(labels, best, boxes, strict=True)
+        ]
+        obj = {"input": shown, "number": number, "probability": round(sure, 6), "digits": digits}
+        return json.dumps(obj)
+    if fmt == "csv":
+        return _csv_lines([[shown, number, f"{sure:.6f}"]])[0]
+    return f"{shown}\t{number}\t{sure:.6f}"
+
+
 def csv_header(top_k: int) -> str:
     cols = ["input", "label", "probability"]
     for k in range(2, top_k + 1):

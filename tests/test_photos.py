@@ -58,3 +58,61 @@ def test_debug_stages_writes_every_step(runner, tmp_path, monkeypatch):
         ).exit_code
         == 0
     )
+
+
+def _number_picture(indexes, rng):
+    """MNIST test digits side by side, dark on white, with gaps of varying size."""
+    from nnmnist import data
+
+    test = data.load("bundled", "test")
+    sheet = np.full((100, 60 + 76 * len(indexes) + 40), 255.0)
+    x = 20
+    for i in indexes:
+        big = Image.fromarray(test.images[i].reshape(28, 28)).resize((84, 84), Image.BICUBIC)
+        ink = np.asarray(big, np.float32) / 255
+        sheet[8:92, x : x + 84] = np.minimum(sheet[8:92, x : x + 84], 255 * (1 - ink))
+        x += 76 + int(rng.integers(-6, 6))
+    label = "".join(str(int(test.labels[i])) for i in indexes)
+    return Image.fromarray(sheet.astype(np.uint8)), label
+
+
+def test_numbers_of_separated_digits_are_read(tmp_path):
+    """README: 95 of 100 such numbers (2-6 digits, seed 0) read exactly; a quick 20 here."""
+    from nnmnist.core.network import forward
+    from nnmnist.images import split_digits
+
+    net = load_weights(shipped_model_path())
+    rng = np.random.default_rng(3)
+    right = 0
+    for _ in range(20):
+        indexes = rng.choice(10_000, int(rng.integers(2, 7)), replace=False)
+        picture, label = _number_picture(indexes, rng)
+        parts = split_digits(picture)
+        probs = forward(net, np.stack([d for _, d in parts]).reshape(len(parts), 784))
+        right += "".join(map(str, probs.argmax(axis=1).tolist())) == label
+    assert right >= 17
+
+
+def test_predict_number_on_the_command_line(runner, tmp_path, monkeypatch):
+    import json
+
+    from PIL import ImageDraw, ImageFont
+
+    from nnmnist.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    im = Image.new("L", (420, 140), 255)
+    font = ImageFont.load_default(size=100)
+    ImageDraw.Draw(im).text((20, 10), "2359", fill=0, font=font)
+    im.save("number.png")
+    text = runner.invoke(app, ["predict", "number.png", "--number"])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith("number.png\t2359\t")
+    line = runner.invoke(app, ["predict", "number.png", "--number", "-f", "jsonl"]).stdout
+    obj = json.loads(line)
+    assert obj["number"] == "2359" and len(obj["digits"]) == 4
+    assert obj["probability"] == min(d["probability"] for d in obj["digits"])
+    boxes = [d["box"] for d in obj["digits"]]
+    assert boxes == sorted(boxes) and all(b[0] < b[2] and b[1] < b[3] for b in boxes)
+    usage = runner.invoke(app, ["predict", "number.png", "--number", "--raw"])
+    assert usage.exit_code == 2

@@ -99,6 +99,14 @@ def predict(
             show_default=False,
         ),
     ] = None,
+    number: Annotated[
+        bool,
+        typer.Option(
+            "--number",
+            help="Each picture holds a written number: read its digits left to right and print "
+            "the whole number (the probability shown is the least sure digit's).",
+        ),
+    ] = False,
     debug_stages: Annotated[
         Path | None,
         typer.Option(
@@ -165,6 +173,11 @@ def predict(
         parts = old_output
     use_dask = engine is EngineName.dask or bool(scheduler)
     _check_usage(inputs, use_dask, show, save_preprocessed or debug_stages, parts)
+    if number and (use_dask or raw or show or save_preprocessed or debug_stages):
+        raise typer.BadParameter(
+            "--number reads pictures locally; it does not go with --engine dask, --raw, --show, "
+            "--save-preprocessed or --debug-stages"
+        )
     settings = _Settings(
         fmt,
         top_k,
@@ -190,6 +203,8 @@ def predict(
     with naming_the_weights(label):
         if use_dask:
             failures = _on_dask(net, specs, settings, chunk_size, scheduler, parts)
+        elif number:
+            failures = _numbers(net, specs, settings)
         else:
             failures = _locally(net, specs, stdin, settings)
     if failures:
@@ -363,4 +378,32 @@ def _on_dask(
         text = (json.dumps(manifest, indent=2) + "\n").encode()
         write_file(parts / "manifest.json", lambda f: f.write(text))
         render.message(f"wrote {len(written)} parts and manifest.json to {parts}")
+    return failures
+
+
+def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
+    """--number: one line per picture, the digits read left to right."""
+    import numpy as np
+
+    from nnmnist import render
+    from nnmnist.core.network import forward
+    from nnmnist.errors import DataError
+    from nnmnist.formats import number_line
+    from nnmnist.images import load_image, split_digits
+
+    failures: list[str] = []
+    if s.fmt is Format.csv:
+        render.write_lines(["input,number,probability"])
+    for spec in specs:
+        try:
+            with load_image(spec) as im:
+                parts = split_digits(im, s.invert, spec)
+        except DataError as exc:
+            failures.append(str(exc))
+            render.error(str(exc))
+            continue
+        digits = np.stack([d for _, d in parts]).reshape(len(parts), 784)
+        probs = forward(net, digits)
+        render.write_lines([number_line(spec, [b for b, _ in parts], probs, s.fmt.value)])
+    sys.stdout.flush()
     return failures
