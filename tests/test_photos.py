@@ -116,3 +116,20 @@ def test_predict_number_on_the_command_line(runner, tmp_path, monkeypatch):
     assert boxes == sorted(boxes) and all(b[0] < b[2] and b[1] < b[3] for b in boxes)
     usage = runner.invoke(app, ["predict", "number.png", "--number", "--raw"])
     assert usage.exit_code == 2
+
+
+def test_number_with_a_picture_on_stdin_says_what_it_reads(tmp_path):
+    import subprocess
+
+    Image.new("L", (100, 100), 255).save(tmp_path / "n.png")
+    exe = str(Path(sys.executable).parent / "nnmnist")
+    run = subprocess.run(
+        [exe, "predict", "-", "--number"],
+        input=(tmp_path / "n.png").read_bytes(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert run.stderr.decode().splitlines()[-1] == (
+        "error: -: --number reads picture files (their paths may come on stdin)"
+    )

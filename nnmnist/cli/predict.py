@@ -395,6 +395,8 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     if s.fmt is Format.csv:
         render.write_lines(["input,number,probability"])
     for spec in specs:
+        if spec == "-":  # pixel data on stdin, not a list of paths
+            raise DataError("-: --number reads picture files (their paths may come on stdin)")
         try:
             with load_image(spec) as im:
                 parts = split_digits(im, s.invert, spec)
