@@ -21,13 +21,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench import median_seconds  # bench/bench.py: the one timing rule of the suite
 from nnmnist import data
 from nnmnist.core.backprop import loss_and_gradients
 from nnmnist.core.layers import Activation, Affine, Conv, Dropout, Pool
@@ -40,16 +40,6 @@ NNMNIST = str(Path(sys.executable).parent / "nnmnist")
 DLFS = HERE.parents[1] / "shared" / "data" / "dlfs" / "ch08-deep_convnet_params.pkl"
 ROWS: list[dict[str, Any]] = []
 EPOCH_IMAGES = 55_000
-
-
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def torch_model(net: Network) -> Any:
@@ -148,7 +138,7 @@ def training(spec: str, x: np.ndarray, y: np.ndarray, repeats: int) -> None:
 
     t_ours = median_seconds(ours, repeats) / steps
     t_torch = None
-    model = torch_model(replace(net))
+    model = torch_model(net)
     if model is not None:
         import torch
 
