@@ -44,18 +44,8 @@ def loss_and_gradients(
         a = act(a @ w + b)  # (batch, n_i)
         outputs.append(a)
     probs = softmax(outputs[-1] @ net.weights[-1] + net.biases[-1])  # (batch, 10)
-    n = len(labels)
-    loss = cross_entropy(probs, labels)
-    if weight_decay:
-        loss += 0.5 * weight_decay * float(sum(np.sum(w * w) for w in net.weights))
-
-    # Softmax followed by cross-entropy has the simplest of gradients with respect to the logits
-    # z: dL/dz = p - onehot(y). The softmax Jacobian diag(p) - p p^T, multiplied by the
-    # cross-entropy gradient -onehot/p, collapses to it, so neither is ever formed (and there is
-    # no division by a probability that may be 0). Divided by n because the loss is a mean.
-    delta = probs.copy()
-    delta[np.arange(n), labels] -= 1
-    delta /= n  # (batch, 10)
+    loss = cross_entropy(probs, labels) + _l2(net, weight_decay)
+    delta = _output_delta(probs, labels)  # (batch, 10)
 
     grads_w: list[Array] = [np.empty(0)] * len(net.weights)
     grads_b: list[Array] = [np.empty(0)] * len(net.weights)
@@ -71,8 +61,20 @@ def loss_and_gradients(
     return loss, grads_w, grads_b, probs
 
 
+def _l2(net: Network, weight_decay: float) -> float:
+    """The L2 penalty 0.5 * weight_decay * sum of the squared weights (0 without decay)."""
+    if not weight_decay:
+        return 0.0
+    return 0.5 * weight_decay * float(sum(np.sum(w * w) for w in net.weights))
+
+
 def _output_delta(probs: Array, labels: NDArray[np.integer]) -> Array:
-    """dL/dz for softmax + cross-entropy averaged over the batch: (p - onehot(y)) / n."""
+    """dL/dz for softmax + cross-entropy averaged over the batch: (p - onehot(y)) / n.
+
+    Softmax followed by cross-entropy has the simplest of gradients with respect to the logits
+    z: dL/dz = p - onehot(y). The softmax Jacobian diag(p) - p p^T, multiplied by the
+    cross-entropy gradient -onehot/p, collapses to it, so neither is ever formed (and there is
+    no division by a probability that may be 0). Divided by n because the loss is a mean."""
     n = len(labels)
     delta = probs.copy()
     delta[np.arange(n), labels] -= 1
@@ -114,8 +116,8 @@ def _layer_gradients(
                 acc[1] += g[1]
     grads_w = [g[0] for g in total]
     grads_b = [g[1] for g in total]
+    loss += _l2(net, weight_decay)
     if weight_decay:
-        loss += 0.5 * weight_decay * float(sum(np.sum(w * w) for w in net.weights))
         for gw, w in zip(grads_w, net.weights, strict=True):
             gw += weight_decay * w
     return loss, grads_w, grads_b, np.concatenate(probs_parts)
