@@ -189,9 +189,7 @@ def preprocess(
     if stages is not None:
         stages["1-grey"] = grey
     if min(grey.shape) >= FRONT_END_MIN_SIDE:
-        ink, mask = front_end(grey if invert else 1 - grey, stages)
-        if not mask.any() or float(ink[mask].max()) < MIN_CONTRAST:
-            raise ImageError(f"{name}: blank image (no ink stands out from the background)")
+        ink, mask = _cleaned(grey, invert, name, stages)
     else:  # a small crop (an MNIST-sized picture): the paper's grey level alone is removed
         ink = 1 - grey if invert else grey
         background = 1 - paper if invert else paper
@@ -233,9 +231,7 @@ def split_digits(
     if invert is None:
         invert = float(np.median(_border(grey))) > 0.5
     scale = max(1.0, max(grey.shape) / WORK_SIDE)
-    ink, mask = front_end(grey if invert else 1 - grey)
-    if not mask.any():
-        raise ImageError(f"{name}: blank image (no ink stands out from the background)")
+    ink, mask = _cleaned(grey, invert, name)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     objects = ndimage.find_objects(labels)
     marks = sorted(range(count), key=lambda k: objects[k][1].start)
@@ -273,6 +269,20 @@ WORK_SIDE = 480
 BACKGROUND_SIDE = 64  # the paper's brightness is estimated at this coarse size
 SAUVOLA_K, SAUVOLA_R = 0.1, 0.5  # k 0.1 kept faint ink whole (0.2: 94% against 100%)
 EDGE_GROW = 2  # pixels around the mask whose grey levels are kept (the strokes' soft edges)
+
+
+def _cleaned(
+    grey: NDArray[np.float32],
+    invert: bool,
+    name: str,
+    stages: dict[str, NDArray[Any]] | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """front_end on a picture of either polarity, and ImageError when no ink is left. (Every
+    pixel of the mask has ink above INK_THRESHOLD, so an empty mask is the only blank case.)"""
+    ink, mask = front_end(grey if invert else 1 - grey, stages)
+    if not mask.any():
+        raise ImageError(f"{name}: blank image (no ink stands out from the background)")
+    return ink, mask
 
 
 def front_end(
@@ -343,11 +353,13 @@ def _grainy(paper: NDArray[np.float32]) -> bool:
 def _ruled_lines(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """Thin bands of rows (or columns) mostly inked across the picture: ruled or squared
     paper, a table's border. A digit's strokes are never that long and that thin."""
+    from scipy import ndimage
+
     out = np.zeros_like(mask)
     for axis, share in ((1, 0.5), (0, 0.9)):  # columns: only borders (a 1 is tall and thin)
         h = mask.shape[1 - axis]
         across = mask.mean(axis=axis) >= share
-        labels, count = _runs(across)
+        labels, count = ndimage.label(across)
         thin = max(2, h // 30)
         for k in range(1, count + 1):
             run = labels == k
@@ -357,13 +369,6 @@ def _ruled_lines(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
                 else:
                     out[:, run] = True
     return out
-
-
-def _runs(flags: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
-    from scipy import ndimage
-
-    labels, count = ndimage.label(flags)
-    return labels, int(count)
 
 
 # What one handwritten digit's ink looks like, measured on MNIST's 60,000 training digits (at

@@ -29,14 +29,15 @@ def models(fmt: ReportFormatOption = ReportFormat.text, as_json: JsonOption = Fa
     from nnmnist import render
     from nnmnist.weights import shipped_models
 
-    rows = [_describe(name, path) for name, path in shipped_models().items()]
+    found = shipped_models()  # the default first
+    rows = [_describe(name, path, i == 0) for i, (name, path) in enumerate(found.items())]
     if pick_format(fmt, as_json) is ReportFormat.json:
         render.emit_json({"models": rows})
     else:
         render.models_table(rows)
 
 
-def _describe(name: str, path: Any) -> dict[str, Any]:
+def _describe(name: str, path: Any, default: bool) -> dict[str, Any]:
     import time
 
     from nnmnist import data
@@ -57,11 +58,5 @@ def _describe(name: str, path: Any) -> dict[str, Any]:
         "file_bytes": path.stat().st_size,
         "test_accuracy": net.meta.get("test_accuracy"),
         "images_per_second": round(len(images) / seconds),
-        "default": name == next(iter(_names())),
+        "default": default,
     }
-
-
-def _names() -> list[str]:
-    from nnmnist.weights import shipped_models
-
-    return list(shipped_models())
