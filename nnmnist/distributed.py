@@ -203,8 +203,8 @@ def predict_chunk(
                     fmt,
                     top_k,
                     min_confidence,
+                    blanks,
                 )
-        blanks.add(names, pixels)
     text = "".join(line + "\n" for line in lines)
     if out_file is not None:
         data = text.encode()

@@ -54,9 +54,11 @@ def predict_lines(
     fmt: str,
     top_k: int,
     min_confidence: float = 0.0,
+    blanks: BlankRows | None = None,
 ) -> list[str]:
     """Run one batch through the network and format a line per image; an image whose best
-    probability is below min_confidence gets no label (rejected), its probabilities still shown."""
+    probability is below min_confidence gets no label (rejected), its probabilities still shown.
+    A row with no ink gets no label either, and is counted in blanks."""
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below, per image
         probs = forward(net, pixels)  # (b, 10)
     if not np.isfinite(probs).all():
@@ -71,6 +73,8 @@ def predict_lines(
         labels = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
     best = np.take_along_axis(probs, labels, axis=1)
     withheld = blank_rows(pixels)  # no ink at all: no label, as for a blank picture
+    if blanks is not None:
+        blanks.add(names, withheld)
     if min_confidence > 0:
         withheld |= best[:, 0] < min_confidence
     return prediction_lines(names, labels, best, fmt, withheld if withheld.any() else None)
@@ -96,8 +100,9 @@ class BlankRows:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[int, list[str]]] = {}
 
-    def add(self, names: list[str], pixels: NDArray[Any]) -> None:
-        for i in np.flatnonzero(blank_rows(pixels)).tolist():
+    def add(self, names: list[str], blank: NDArray[np.bool_]) -> None:
+        """Count the rows marked in blank (a blank_rows result for these names)."""
+        for i in np.flatnonzero(blank).tolist():
             m = _ROW.fullmatch(names[i])
             source, row = (m.group(1), m.group(2)) if m else (names[i], "")
             count, shown = self._rows.get(source, (0, []))

@@ -293,8 +293,9 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
             on_error=on_error,
             on_input=lambda _: progress.step(),  # as each file is read, within a batch
         ):
-            lines = predict_lines(net, names, pixels, s.fmt.value, s.top_k, s.min_confidence)
-            blanks.add(names, pixels)
+            lines = predict_lines(
+                net, names, pixels, s.fmt.value, s.top_k, s.min_confidence, blanks
+            )
             if s.save_preprocessed is not None:
                 for name, digit in zip(names, pixels, strict=True):
                     save_digit(digit, s.save_preprocessed / file_name(name), overwrite=s.force)
