@@ -233,6 +233,8 @@ def split_digits(
     scale = max(1.0, max(grey.shape) / WORK_SIDE)
     ink, mask = _cleaned(grey, invert, name)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count > MAX_MARKS:  # as not_one_digit says of one digit: no number has that many
+        raise ImageError(f"{name}: ink scattered in {count:,} marks (noise, or no number)")
     objects = ndimage.find_objects(labels)
     marks = sorted(range(count), key=lambda k: objects[k][1].start)
     groups: list[list[int]] = []

@@ -133,3 +133,11 @@ def test_number_with_a_picture_on_stdin_says_what_it_reads(tmp_path):
     assert run.stderr.decode().splitlines()[-1] == (
         "error: -: --number reads picture files (their paths may come on stdin)"
     )
+
+
+def test_number_refuses_noise_rather_than_reading_a_long_number():
+    from nnmnist.images import split_digits
+
+    noise = np.random.default_rng(0).integers(0, 256, (400, 400)).astype(np.uint8)
+    with pytest.raises(ImageError, match=r"ink scattered in [0-9,]+ marks \(noise, or no number\)"):
+        split_digits(Image.fromarray(noise), name="noise.png")
