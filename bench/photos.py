@@ -23,8 +23,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from nnmnist import data
-from nnmnist.core.network import predict
-from nnmnist.images import ImageError, preprocess
+from nnmnist.core.network import Network, forward, predict
+from nnmnist.images import ImageError, preprocess, split_digits
 from nnmnist.weights import load_weights, shipped_model_path
 
 SIDE = 112  # pictures of 112x112: a digit of about 80 pixels on a sheet
@@ -120,6 +120,96 @@ def faint(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 170 - (255 - a) * (60 / 255)  # ink 110 on paper 170
 
 
+def hard_shadow(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A shadow with a hard edge (a hand or a phone over the sheet): a straight edge at a random
+    angle through the middle half of the picture, 40-55% darker on one side."""
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    cy, cx = rng.uniform(SIDE * 0.25, SIDE * 0.75, 2)
+    side = (yy - cy) * np.cos(angle) + (xx - cx) * np.sin(angle) > 0
+    return np.where(side, a * rng.uniform(0.45, 0.6), a)
+
+
+def _perspective_coefficients(src: np.ndarray, dst: np.ndarray) -> list[float]:
+    """PIL's PERSPECTIVE data: the 8 coefficients that map each output corner dst to src."""
+    rows = []
+    for (x, y), (u, v) in zip(dst, src, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    solved = np.linalg.solve(np.array(rows, np.float64), src.reshape(8).astype(np.float64))
+    return [float(c) for c in solved]
+
+
+def perspective(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A photo taken at an angle: each corner of the sheet moved by up to 12% of its side."""
+    corners = np.array([[0, 0], [SIDE, 0], [SIDE, SIDE], [0, SIDE]], np.float64)
+    moved = corners + rng.uniform(-0.12, 0.12, (4, 2)) * SIDE
+    im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).transform(
+        (SIDE, SIDE),
+        Image.Transform.PERSPECTIVE,
+        _perspective_coefficients(corners, moved),
+        resample=Image.Resampling.BILINEAR,
+        fillcolor=255,
+    )
+    return np.asarray(im, np.float32)
+
+
+def squared_paper(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Squared paper: light lines both ways every 14-18 px, grey 150-200."""
+    out = a.copy()
+    step = int(rng.integers(14, 19))
+    level = float(rng.uniform(150, 200))
+    y0, x0 = rng.integers(0, step, 2)
+    out[y0::step, :] = np.minimum(out[y0::step, :], level)
+    out[:, x0::step] = np.minimum(out[:, x0::step], level)
+    return out
+
+
+def pencil_recycled(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Pencil on recycled paper: grey paper (190-215) with blotchy texture, fibres and grain;
+    graphite grey (90-120) laid unevenly along the strokes."""
+    from scipy import ndimage
+
+    ink = (255 - a) / 255
+    texture = ndimage.gaussian_filter(rng.normal(0, 1, a.shape), 3) * 25
+    paper = rng.uniform(190, 215) + texture
+    for _ in range(int(rng.integers(10, 30))):  # dark fibres, a pixel or two
+        y, x = rng.integers(0, SIDE - 2, 2)
+        paper[y : y + rng.integers(1, 3), x : x + rng.integers(1, 3)] -= rng.uniform(40, 90)
+    grain = np.clip(ndimage.gaussian_filter(rng.uniform(0.3, 1.0, a.shape), 0.7), 0, 1)
+    graphite = rng.uniform(90, 120)
+    out = paper - (paper - graphite) * ink * grain
+    return out + rng.normal(0, 5, a.shape)
+
+
+INKS = ((25, 45, 170), (170, 25, 30), (25, 110, 45), (90, 30, 120))
+PAPERS = ((250, 238, 160), (195, 220, 250), (250, 200, 215), (200, 240, 200), (245, 215, 160))
+
+
+def coloured(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Coloured ink on coloured paper (blue, red, green or purple on yellow, blue, pink, green
+    or buff paper): an RGB picture."""
+    ink = ((255 - a) / 255)[..., None]
+    paper = np.array(PAPERS[int(rng.integers(len(PAPERS)))], np.float32)
+    pen = np.array(INKS[int(rng.integers(len(INKS)))], np.float32)
+    return paper * (1 - ink) + pen * ink
+
+
+def near_edge(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digit 1-3 px from one edge of the picture (a crop made in a hurry)."""
+    rows = np.flatnonzero((a < 200).any(axis=1))
+    cols = np.flatnonzero((a < 200).any(axis=0))
+    gap = int(rng.integers(1, 4))
+    edge = int(rng.integers(4))
+    dy = [gap - rows[0], 0, SIDE - 1 - gap - rows[-1], 0][edge]
+    dx = [0, SIDE - 1 - gap - cols[-1], 0, gap - cols[0]][edge]
+    out = np.full_like(a, 255)
+    ys, xs = slice(max(0, dy), SIDE + min(0, dy)), slice(max(0, dx), SIDE + min(0, dx))
+    yt, xt = slice(max(0, -dy), SIDE - max(0, dy)), slice(max(0, -dx), SIDE - max(0, dx))
+    out[ys, xs] = a[yt, xt]
+    return out
+
+
 CONDITIONS: dict[str, Condition] = {
     "clean, dark ink on white": clean,
     "uneven lighting (to 55%)": uneven_light,
@@ -131,6 +221,12 @@ CONDITIONS: dict[str, Condition] = {
     "thin pen": thin_pen,
     "six dust specks": specks,
     "faint ink (110 on 170)": faint,
+    "hard-edged shadow": hard_shadow,
+    "photo at an angle": perspective,
+    "squared paper": squared_paper,
+    "pencil on recycled paper": pencil_recycled,
+    "coloured ink, coloured paper": coloured,
+    "digit near the edge": near_edge,
 }
 
 
@@ -155,6 +251,77 @@ def build(per_condition: int, seed: int = 0) -> dict[str, tuple[list[np.ndarray]
             labels.append(label)
         out[name] = (pictures, np.array(labels))
     return out
+
+
+def _enlarged(digit: np.ndarray) -> np.ndarray:
+    """A 28x28 MNIST digit at 3x, as ink in [0, 1]."""
+    big = Image.fromarray(digit.reshape(28, 28)).resize((84, 84), Image.Resampling.BICUBIC)
+    return np.asarray(big, np.float32) / 255
+
+
+def _joined(sheet: np.ndarray, ink: np.ndarray, y: int, x: int) -> bool:
+    """Whether ink drawn at (y, x) would touch what the sheet already holds (both above 0.5)."""
+    from scipy import ndimage
+
+    here = sheet[y : y + 84, x : x + 84] > 0.5
+    return bool((ndimage.binary_dilation(ink > 0.5) & here).any())
+
+
+MAX_OVERLAP = 12  # px: touching digits whose inks would only join further apart are redrawn
+
+
+def number_picture(
+    digits: list[np.ndarray], rng: np.random.Generator, touching: bool = False
+) -> np.ndarray | None:
+    """MNIST test digits side by side, dark on white (uint8): gaps of 4-40 px between their
+    inks, or with touching, each digit moved left until its strokes join its neighbour's, then
+    0-3 px further (as a hurried hand joins them; None when they would not join within
+    MAX_OVERLAP px). Each digit is shifted up or down by up to 6 px."""
+    inks = [_enlarged(d) for d in digits]
+    spans = [np.flatnonzero((ink > 0.25).any(axis=0)) for ink in inks]
+    sheet = np.zeros((112, 100 + 124 * len(inks)), np.float32)
+    right = None  # where the previous ink ends
+    for ink, span in zip(inks, spans, strict=True):
+        y = 14 + int(rng.integers(-6, 7))
+        if right is None:
+            x = 100 - int(span[0])
+        elif touching:  # moved left until the two inks join, then 0-3 px further
+            x = right - int(span[0])
+            while not _joined(sheet, ink, y, x):
+                x -= 1
+                if x < right - int(span[0]) - MAX_OVERLAP:
+                    return None  # these two would only join drawn over each other
+            x -= int(rng.integers(0, 4))
+        else:
+            x = right + int(rng.integers(4, 41)) - int(span[0])
+        sheet[y : y + 84, x : x + 84] = np.maximum(sheet[y : y + 84, x : x + 84], ink)
+        right = x + int(span[-1]) + 1
+    sheet = sheet[:, 80 : right + 20]
+    return np.round(255 * (1 - sheet)).astype(np.uint8)
+
+
+def build_numbers(count: int, seed: int, touching: bool) -> list[tuple[np.ndarray, str]]:
+    """Pictures of whole numbers and their digits: 2-6 separated digits, or touching pairs."""
+    rng = np.random.default_rng(seed + (1000 if touching else 2000))
+    test = data.load("bundled", "test")
+    out = []
+    while len(out) < count:
+        n = 2 if touching else int(rng.integers(2, 7))
+        picks = rng.choice(len(test.labels), n, replace=False)
+        picture = number_picture([test.images[i] for i in picks], rng, touching)
+        if picture is not None:
+            out.append((picture, "".join(str(int(test.labels[i])) for i in picks)))
+    return out
+
+
+def read_number(net: Network, picture: np.ndarray) -> str:
+    """What predict --number reads in a picture ('' when it refuses it)."""
+    try:
+        parts = split_digits(Image.fromarray(picture), read=lambda x: forward(net, x))
+    except ImageError:
+        return ""
+    probs = forward(net, np.stack([d for _, d in parts]).reshape(len(parts), 784))
+    return "".join(str(int(k)) for k in probs.argmax(axis=1))
 
 
 def main() -> None:
@@ -194,6 +361,18 @@ def main() -> None:
             slug = "".join(c if c.isalnum() else "-" for c in name)[:30]
             for k in range(4):
                 Image.fromarray(pictures[k]).save(args.save / f"{slug}-{k}-label{labels[k]}.png")
+    for touching in (False, True):
+        numbers = build_numbers(args.per_condition, args.seed, touching)
+        start = time.perf_counter()
+        right = sum(read_number(net, p) == label for p, label in numbers)
+        rate = len(numbers) / (time.perf_counter() - start)
+        name = "numbers, touching pairs" if touching else "numbers, 2-6 separated digits"
+        print(f"{name:32s} {100 * right / len(numbers):7.1f}% {'':8s} {rate:10.0f}")
+        if args.save is not None:
+            for k in range(4):
+                picture, label = numbers[k]
+                kind = "touching" if touching else "separated"
+                Image.fromarray(picture).save(args.save / f"number-{kind}-{k}-{label}.png")
 
 
 if __name__ == "__main__":

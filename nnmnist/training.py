@@ -52,6 +52,8 @@ class TrainConfig:
     rotate: float = 0.0  # largest random rotation of a training image, in degrees
     scale: float = 0.0  # largest random change of size, as a fraction (0.1: 90% to 110%)
     elastic: float = 0.0  # strength (alpha, in pixels) of elastic distortions; 0: none
+    thickness: float = 0.0  # largest change of stroke width, in 3x3 dilations or erosions
+    noise: float = 0.0  # largest sigma of Gaussian noise added to a training image (0-1 scale)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -98,14 +100,20 @@ class TrainConfig:
                 raise ValueError(f"{key} must be a whole number from {lo} to {hi}")
         if d["patience"] is not None and not _is_int(d["patience"], 1, 10_000):
             raise ValueError("patience must be null or a whole number from 1 to 10000")
-        for key in ("lr", "weight_decay", "rotate", "scale", "elastic"):
+        for key in ("lr", "weight_decay", "rotate", "scale", "elastic", "thickness", "noise"):
             value = d[key]
             if not (isinstance(value, int | float) and not isinstance(value, bool)):
                 raise ValueError(f"{key} must be a number")
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{key} must be a finite number >= 0")
-        if not (d["rotate"] <= 180 and d["scale"] < 1 and d["elastic"] <= 100):
-            raise ValueError("rotate, scale or elastic is out of range")
+        if not (
+            d["rotate"] <= 180
+            and d["scale"] < 1
+            and d["elastic"] <= 100
+            and d["thickness"] <= MAX_THICKNESS
+            and d["noise"] <= 1
+        ):
+            raise ValueError("rotate, scale, elastic, thickness or noise is out of range")
         if d["arch"] is not None:
             if not isinstance(d["arch"], str):
                 raise ValueError("arch must be null or a layer spec")
@@ -116,7 +124,14 @@ class TrainConfig:
         return cls(**{**d, "hidden": tuple(hidden)})
 
 
-_ADDED_IN_0_2 = {"arch": None, "rotate": 0.0, "scale": 0.0, "elastic": 0.0}
+_ADDED_IN_0_2 = {
+    "arch": None,
+    "rotate": 0.0,
+    "scale": 0.0,
+    "elastic": 0.0,
+    "thickness": 0.0,
+    "noise": 0.0,
+}
 
 
 def _is_int(value: Any, lo: int, hi: int) -> bool:
@@ -200,6 +215,56 @@ def distort_images(
     return np.clip(out, 0, 1).reshape(n, 784)
 
 
+MAX_THICKNESS = 3.0
+
+
+def change_thickness(
+    x: NDArray[Any], thickness: float, rng: np.random.Generator
+) -> NDArray[np.float32]:
+    """Strokes made thicker or thinner at random, as different pens write: each image gets an
+    amount drawn from [-thickness, thickness]; each whole unit is one grey dilation (positive)
+    or erosion (negative) with a 3x3 cross, and the fraction left blends the image towards one
+    more; each image's brightest pixel is then as bright as before (a thin pen's line is thin,
+    not faint, once predict has stretched its contrast). (n, 784) pixels in, (n, 784) float32
+    in [0, 1] out."""
+    from scipy import ndimage
+
+    n = len(x)
+    images = x.reshape(n, 28, 28).astype(np.float32)
+    if x.dtype == np.uint8:
+        images /= 255
+    amount = rng.uniform(-thickness, thickness, n)
+    cross = np.zeros((1, 3, 3), bool)
+    cross[0, 1, :] = cross[0, :, 1] = True
+    for step in range(math.ceil(thickness)):
+        share = np.clip(np.abs(amount) - step, 0, 1).astype(np.float32)
+        if not share.any():
+            break
+        grown = ndimage.grey_dilation(images, footprint=cross)
+        shrunk = ndimage.grey_erosion(images, footprint=cross)
+        target = np.where((amount > 0)[:, None, None], grown, shrunk)
+        images += share[:, None, None] * (target - images)
+    before = x.reshape(n, 784).max(axis=1).astype(np.float32)
+    if x.dtype == np.uint8:
+        before /= 255
+    after = images.reshape(n, 784).max(axis=1)
+    gain = np.where(after > 0, before / np.maximum(after, 1e-6), 1).astype(np.float32)
+    out: NDArray[np.float32] = np.clip(images.reshape(n, 784) * gain[:, None], 0, 1)
+    return out
+
+
+def add_noise(x: NDArray[Any], noise: float, rng: np.random.Generator) -> NDArray[np.float32]:
+    """Gaussian pixel noise of a sigma drawn from [0, noise] per image, clipped to [0, 1]."""
+    n = len(x)
+    images = x.astype(np.float32)
+    if x.dtype == np.uint8:
+        images /= 255
+    sigma = rng.uniform(0, noise, n).astype(np.float32)
+    images += sigma[:, None] * rng.standard_normal(images.shape, dtype=np.float32)
+    out: NDArray[np.float32] = np.clip(images, 0, 1)
+    return out
+
+
 @dataclass
 class Trainer:
     config: TrainConfig
@@ -279,8 +344,12 @@ class Trainer:
                 x: NDArray[Any] = self.images[rows]
                 if c.augment:
                     x = shift_images(x, c.augment, self.rng)
+                if c.thickness:
+                    x = change_thickness(x, c.thickness, self.rng)
                 if c.rotate or c.scale or c.elastic:
                     x = distort_images(x, c.rotate, c.scale, c.elastic, self.rng)
+                if c.noise:
+                    x = add_noise(x, c.noise, self.rng)
                 y = self.labels[rows]
                 self.optimizer.lr = self._lr(self.epoch * batches + b, total_steps)
                 loss, gw, gb, probs = loss_and_gradients(self.net, x, y, c.weight_decay, self.rng)
@@ -423,6 +492,8 @@ def run_metadata(
         **({"rotate": config.rotate} if config.rotate else {}),
         **({"scale": config.scale} if config.scale else {}),
         **({"elastic": config.elastic} if config.elastic else {}),
+        **({"thickness": config.thickness} if config.thickness else {}),
+        **({"noise": config.noise} if config.noise else {}),
         "seed": config.seed,
         "epochs": config.epochs,
         "data": {

@@ -18,7 +18,7 @@ from nnmnist.cli import app
 from nnmnist.core import arch
 from nnmnist.core.network import forward, init_layers
 from nnmnist.errors import WeightsError
-from nnmnist.training import TrainConfig, Trainer, distort_images
+from nnmnist.training import TrainConfig, Trainer, add_noise, change_thickness, distort_images
 from nnmnist.weights import load_weights, save_weights
 
 from .test_training import interrupt_at
@@ -178,6 +178,28 @@ def test_distortions_keep_images_in_range_and_are_reproducible():
     assert (moved > 0.01).mean() > 0.9  # nearly every image changed
 
 
+def test_thickness_changes_stroke_width_both_ways_and_keeps_contrast():
+    x = data.load("bundled", "test").images[:200]
+
+    class Fixed:  # every image gets the same amount
+        def __init__(self, amount: float) -> None:
+            self.amount = amount
+
+        def uniform(self, lo: float, hi: float, n: int) -> np.ndarray:
+            return np.full(n, self.amount)
+
+    ink = {a: (change_thickness(x, 1.5, Fixed(a)) > 0.5).sum() for a in (-1.0, 0.0, 1.0)}
+    assert ink[-1.0] < 0.75 * ink[0.0] and ink[1.0] > 1.4 * ink[0.0]
+    thinner = change_thickness(x, 1.5, Fixed(-1.0))
+    np.testing.assert_allclose(thinner.max(axis=1), x.max(axis=1) / 255, atol=1e-6)
+    np.testing.assert_allclose(change_thickness(x, 1.5, Fixed(0.0)), x / 255, atol=1e-6)
+    a = change_thickness(x, 1.5, np.random.default_rng(1))
+    assert np.array_equal(a, change_thickness(x, 1.5, np.random.default_rng(1)))
+    noisy = add_noise(x, 0.1, np.random.default_rng(1))
+    assert noisy.min() >= 0 and noisy.max() <= 1 and noisy.dtype == np.float32
+    assert 0.01 < float(np.abs(noisy - x / 255).mean()) < 0.06
+
+
 TINY = [
     "--arch",
     "conv4k5s2-relu-pool2-affine16-relu-dropout0.25-affine10",
@@ -195,6 +217,10 @@ TINY = [
     "0.1",
     "--elastic",
     "4",
+    "--thickness",
+    "1",
+    "--noise",
+    "0.05",
 ]
 
 
@@ -207,6 +233,7 @@ def test_training_a_convnet_is_reproducible_and_resumable(
         assert result.exit_code == 0, result.output
     a, b = load_weights(tmp_path / "a.npz"), load_weights(tmp_path / "b.npz")
     assert a.spec == TINY[1] and a.meta["rotate"] == 8 and a.meta["elastic"] == 4
+    assert a.meta["thickness"] == 1 and a.meta["noise"] == 0.05
     for x, y in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
         np.testing.assert_array_equal(x, y)
     part = tmp_path / "part.npz"

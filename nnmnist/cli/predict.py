@@ -400,7 +400,7 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
             raise DataError("-: --number reads picture files (their paths may come on stdin)")
         try:
             with load_image(spec) as im:
-                parts = split_digits(im, s.invert, spec)
+                parts = split_digits(im, s.invert, spec, read=lambda x: forward(net, x))
         except DataError as exc:
             failures.append(str(exc))
             render.error(str(exc))

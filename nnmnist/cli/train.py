@@ -89,6 +89,20 @@ def train(
             help="Elastic distortions of this strength in pixels (Simard et al. 2003; 0: none).",
         ),
     ] = 0.0,
+    thickness: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=3.0,  # training.MAX_THICKNESS
+            help="Thicken or thin the strokes by up to N 3x3 dilations or erosions.",
+        ),
+    ] = 0.0,
+    noise: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Add Gaussian noise of sigma up to N (0-1 scale) to images."
+        ),
+    ] = 0.0,
     seed: Annotated[
         int, typer.Option(help="One seed for the split, the weights and every shuffle.")
     ] = 0,
@@ -175,6 +189,8 @@ def train(
             rotate=rotate,
             scale=scale,
             elastic=elastic,
+            thickness=thickness,
+            noise=noise,
         )
     ds = datasets.load(data, "train", no_network=offline)
     if not config.val_size < len(ds):
@@ -214,6 +230,8 @@ _SETTINGS = (
     "rotate",
     "scale",
     "elastic",
+    "thickness",
+    "noise",
 )
 
 
