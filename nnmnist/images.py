@@ -308,6 +308,24 @@ def split_digits(
     return out  # type: ignore[return-value]
 
 
+def ink_picture(
+    image: Image.Image | NDArray[Any], invert: bool | None = None
+) -> tuple[NDArray[np.float32], float]:
+    """A picture with its ink bright, at most WORK_SIDE a side, to be drawn (--number --show),
+    and how many of the picture's pixels each of its pixels is (split_digits' boxes are in the
+    picture's pixels)."""
+    grey = to_grey(image)
+    if invert is None:
+        invert = light_paper(grey)
+    ink = 1 - grey if invert else grey
+    h, w = ink.shape
+    scale = max(1.0, max(h, w) / WORK_SIDE)
+    if scale > 1:
+        size = (max(1, round(w / scale)), max(1, round(h / scale)))
+        ink = np.asarray(Image.fromarray(ink, mode="F").resize(size, Image.Resampling.BOX))
+    return ink, scale
+
+
 def _group_marks(objects: list[tuple[slice, slice]], tall: float) -> list[list[int]]:
     """The marks (indexes into objects) of each digit, left to right: a mark joins the digit
     before it when their columns overlap by half the narrower's width, unless both are tall."""

@@ -436,3 +436,47 @@ def show_digit(console: Console, name: str, pixels: Any, probs: Any) -> None:
         if 2 <= i < 12:
             row += Text("  ") + bars[i - 2]
         console.print(row, highlight=False, soft_wrap=True)
+
+
+NUMBER_LINES = 20  # a number's picture is drawn at most this many lines (40 pixel rows) tall
+
+
+def show_number(
+    console: Console, name: str, ink: Any, boxes: list[Any], probs: Any, scale: float
+) -> None:
+    """A picture of a number (ink bright, in [0, 1]) in half blocks with the box of each digit
+    found drawn round it (yellow; in blocks without colour), then each digit's label and
+    probability. scale: picture pixels per pixel of ink (the boxes are in picture pixels)."""
+    import numpy as np
+    from PIL import Image
+
+    h, w = ink.shape
+    f = min((console.width - 4) / w, 2 * NUMBER_LINES / h, 1.0)
+    size = (max(1, round(w * f)), max(2, 2 * round(h * f / 2)))
+    small = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size))
+    edge = np.zeros(small.shape, bool)
+    for edges in boxes:
+        x0, y0, x1, y1 = (int(v / scale * f) for v in edges)
+        x1, y1 = min(x1, size[0] - 1), min(y1, size[1] - 1)
+        edge[y0 : y1 + 1, [x0, x1]] = True
+        edge[[y0, y1], x0 : x1 + 1] = True
+    colour = console.color_system is not None and not console.no_color
+    grey = (np.clip(small, 0, 1) * 255).round().astype(int)
+    console.print(Text(printable(name), style="bold"), markup=False, highlight=False)
+    for r in range(0, size[1], 2):
+        line = Text("  ")
+        for c in range(size[0]):
+            cells = [(grey[r + k, c], edge[r + k, c]) for k in (0, 1)]
+            if colour:
+                top, bottom = (
+                    "rgb(255,200,0)" if on_edge else f"rgb({v},{v},{v})" for v, on_edge in cells
+                )
+                line.append("▀", style=f"{top} on {bottom}")
+            else:
+                line.append(_BLOCK[tuple(v >= 96 or on_edge for v, on_edge in cells)])
+        console.print(line, highlight=False, soft_wrap=True)
+    digits = Text("  ")
+    for p in probs:
+        digits.append(f"{int(p.argmax())}", style="bold green")
+        digits.append(f" {float(p.max()):.1%}  ")
+    console.print(digits, highlight=False, soft_wrap=True)

@@ -116,6 +116,12 @@ def test_predict_number_on_the_command_line(runner, tmp_path, monkeypatch):
     assert boxes == sorted(boxes) and all(b[0] < b[2] and b[1] < b[3] for b in boxes)
     usage = runner.invoke(app, ["predict", "number.png", "--number", "--raw"])
     assert usage.exit_code == 2
+    shown = runner.invoke(app, ["predict", "number.png", "--number", "--show", "-f", "csv"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines()[1].startswith("number.png,2359,")  # the picture: stderr
+    drawing = shown.stderr.splitlines()
+    assert "number.png" in drawing[1] and sum("█" in line or "▀" in line for line in drawing) >= 5
+    assert [w for w in drawing[-1].split() if "%" not in w] == ["2", "3", "5", "9"]
 
 
 def test_number_with_a_picture_on_stdin_says_what_it_reads(tmp_path):

@@ -89,7 +89,9 @@ def predict(
     show: Annotated[
         bool,
         typer.Option(
-            "--show", help="Draw each digit as the network saw it, with its probabilities."
+            "--show",
+            help="Draw each digit as the network saw it, with its probabilities (with "
+            "--number: the picture, with a box round each digit found).",
         ),
     ] = False,
     save_preprocessed: Annotated[
@@ -173,9 +175,9 @@ def predict(
         parts = old_output
     use_dask = engine is EngineName.dask or bool(scheduler)
     _check_usage(inputs, use_dask, show, save_preprocessed or debug_stages, parts)
-    if number and (use_dask or raw or show or save_preprocessed or debug_stages):
+    if number and (use_dask or raw or save_preprocessed or debug_stages):
         raise typer.BadParameter(
-            "--number reads pictures locally; it does not go with --engine dask, --raw, --show, "
+            "--number reads pictures locally; it does not go with --engine dask, --raw, "
             "--save-preprocessed or --debug-stages"
         )
     settings = _Settings(
@@ -390,9 +392,10 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     from nnmnist.core.network import forward
     from nnmnist.errors import DataError
     from nnmnist.formats import number_line
-    from nnmnist.images import load_image, split_digits
+    from nnmnist.images import ink_picture, load_image, split_digits
 
     failures: list[str] = []
+    show_console = render.out_console() if s.fmt is Format.text else render.err_console()
     if s.fmt is Format.csv:
         render.write_lines(["input,number,probability"])
     for spec in specs:
@@ -401,12 +404,16 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
         try:
             with load_image(spec) as im:
                 parts = split_digits(im, s.invert, spec, read=lambda x: forward(net, x))
+                ink = ink_picture(im, s.invert) if s.show else None
         except DataError as exc:
             failures.append(str(exc))
             render.error(str(exc))
             continue
         digits = np.stack([d for _, d in parts]).reshape(len(parts), 784)
         probs = forward(net, digits)
-        render.write_lines([number_line(spec, [b for b, _ in parts], probs, s.fmt.value)])
+        boxes = [b for b, _ in parts]
+        if ink is not None:
+            render.show_number(show_console, spec, ink[0], boxes, probs, ink[1])
+        render.write_lines([number_line(spec, boxes, probs, s.fmt.value)])
     sys.stdout.flush()
     return failures
