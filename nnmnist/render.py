@@ -259,8 +259,11 @@ def models_table(rows: list[dict[str, Any]]) -> None:
                 f"{r['images_per_second']:,}",
             )
         console.print(table)
-        for r in rows:
-            console.print(f"{r['name']}: {r['arch']}", markup=False, emoji=False, soft_wrap=True)
+        for r in rows:  # the spec under its name when both do not fit on 80 columns
+            line = f"{r['name']}: {r['arch']}"
+            if len(line) > 80:
+                line = f"{r['name']}:\n  {r['arch']}"
+            console.print(line, markup=False, emoji=False, soft_wrap=True)
 
     _to_stdout(draw)
 

@@ -33,7 +33,10 @@ def test_models_lists_layers_size_accuracy_and_speed(runner):
     assert [r["default"] for r in rows] == [True] + [False] * (len(rows) - 1)
     text = runner.invoke(app, ["models"])
     assert text.exit_code == 0
-    assert all(f"{r['name']}: {r['arch']}" in text.stdout for r in rows)
+    assert all(
+        f"{r['name']}: {r['arch']}" in text.stdout or f"{r['name']}:\n  {r['arch']}" in text.stdout
+        for r in rows
+    )
     assert all(len(line) <= 80 for line in text.stdout.splitlines())
 
 
@@ -49,7 +52,7 @@ def test_model_picks_a_shipped_model(runner, monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "resnet"], "'resnet' is not a shipped model; choose from cnn, mlp"),
+        (["--model", "resnet"], "'resnet' is not a shipped model; choose from cnn, photos, mlp"),
         (["--model", "mlp", "-w", "x.pkl"], "give --weights or --model, not both"),
     ],
 )
