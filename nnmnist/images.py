@@ -353,15 +353,44 @@ Piece = tuple[tuple[int, int, int, int], NDArray[np.uint8]]  # (top, left, botto
 
 def _piece(own: NDArray[np.bool_], part: slice, ink: NDArray[np.float32]) -> Piece:
     """The digit made of a mark's columns part: its box within the mark and its 28x28 field."""
-    from scipy import ndimage
-
     piece = np.zeros_like(own)
     piece[:, part] = own[:, part]
+    return _framed(piece, ink)
+
+
+def _framed(piece: NDArray[np.bool_], ink: NDArray[np.float32]) -> Piece:
+    """The digit whose pixels are piece (a mask over ink): its box and its 28x28 field."""
+    from scipy import ndimage
+
     ys = np.flatnonzero(piece.any(axis=1))
     xs = np.flatnonzero(piece.any(axis=0))
     near = ndimage.maximum_filter(piece, size=2 * EDGE_GROW + 1)
     digit = fit_to_field(np.where(near, ink, 0).astype(np.float32))
     return (int(ys[0]), int(xs[0]), int(ys[-1]) + 1, int(xs[-1]) + 1), digit
+
+
+def _path_cut(own: NDArray[np.bool_], column: int, band: int) -> NDArray[np.bool_]:
+    """The pixels left of the cheapest path from top to bottom through a mark, within band
+    columns of column: each step goes down, down-left or down-right, and an inked pixel costs
+    as much as ten of paper (so the path slips between touching strokes where it can)."""
+    h, w = own.shape
+    lo, hi = max(1, column - band), min(w - 1, column + band + 1)
+    cost = own[:, lo:hi] * 10.0 + 1.0
+    acc = cost[0].copy()
+    moves = np.empty((h, hi - lo), np.intp)
+    inf = np.array([np.inf])
+    for y in range(1, h):
+        options = np.stack([np.r_[inf, acc[:-1]], acc, np.r_[acc[1:], inf]])
+        moves[y] = options.argmin(axis=0)
+        acc = options.min(axis=0) + cost[y]
+    x = int(acc.argmin())
+    path = np.empty(h, np.intp)
+    for y in range(h - 1, -1, -1):
+        path[y] = lo + x
+        if y:
+            x += int(moves[y, x]) - 1
+    left: NDArray[np.bool_] = np.arange(w)[None, :] < path[:, None]
+    return left
 
 
 def _read_cut(
@@ -373,9 +402,10 @@ def _read_cut(
     must: bool = False,
 ) -> list[Piece]:
     """piece, or its two sides when it is at least MIN_CUT_RATIO times height wide and a cut
-    reads better: of up to CUT_TRIES cuts where the fewest of its pixels are (in its middle
-    three fifths), the one whose less certain side is most certain is kept when that side is
-    more certain than the whole (always, with must)."""
+    reads better: from each of up to CUT_TRIES columns where the fewest of its pixels are (in
+    its middle three fifths), the cheapest path through the ink (_path_cut); the cut whose
+    less certain side is most certain is kept when that side is more certain than the whole
+    (always, with must)."""
     (_, x0, _, x1), whole = piece
     w = x1 - x0
     if w < MIN_CUT_RATIO * height and not must:
@@ -387,10 +417,13 @@ def _read_cut(
             cuts.append(int(k))
         if len(cuts) == CUT_TRIES:
             break
-    tries = [
-        (_piece(own, slice(x0, x0 + w // 5 + c), ink), _piece(own, slice(x0 + w // 5 + c, x1), ink))
-        for c in cuts
-    ]
+    tries = []
+    for c in cuts:
+        left = _path_cut(own, x0 + w // 5 + c, max(2, w // 4))
+        if (own & left).any() and (own & ~left).any():
+            tries.append((_framed(own & left, ink), _framed(own & ~left, ink)))
+    if not tries:
+        return [piece]
     fields = [whole] + [d for pair in tries for _, d in pair]
     sure = read(np.stack(fields).reshape(len(fields), FIELD * FIELD)).max(axis=1)
     sides = sure[1:].reshape(len(tries), 2).min(axis=1)
