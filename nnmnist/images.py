@@ -405,7 +405,8 @@ def _read_cut(
     reads better: from each of up to CUT_TRIES columns where the fewest of its pixels are (in
     its middle three fifths), the cheapest path through the ink (_path_cut); the cut whose
     less certain side is most certain is kept when that side is more certain than the whole
-    (always, with must)."""
+    and than CUT_SURE (WIDE_CUT_SURE for a mark WIDE times as wide as the number is tall;
+    always, with must)."""
     (_, x0, _, x1), whole = piece
     w = x1 - x0
     if w < MIN_CUT_RATIO * height and not must:
@@ -428,7 +429,8 @@ def _read_cut(
     sure = read(np.stack(fields).reshape(len(fields), FIELD * FIELD)).max(axis=1)
     sides = sure[1:].reshape(len(tries), 2).min(axis=1)
     best = int(np.argmax(sides))
-    if must or sides[best] > max(sure[0], CUT_SURE):
+    floor = CUT_SURE if w < WIDE * height else WIDE_CUT_SURE
+    if must or sides[best] > max(sure[0], floor):
         return list(tries[best])
     return [piece]
 
@@ -440,6 +442,8 @@ def _read_cut(
 JOINED_RATIO = 1.3
 MIN_CUT_RATIO = 0.75
 CUT_TRIES = 5
+WIDE = 1.1  # a mark this much wider than tall is cut when its sides read better than half sure
+WIDE_CUT_SURE = 0.5
 CUT_SURE = 0.9  # a cut side read less surely than this is no better than the whole
 TALL_SHARE = 0.6  # of the ink's height: two marks this tall are two digits, however they overlap
 
