@@ -13,6 +13,7 @@ generator, so a run is reproducible. --save writes a few pictures per condition 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import io
 import time
@@ -324,6 +325,39 @@ def read_number(net: Network, picture: np.ndarray) -> str:
     return "".join(str(int(k)) for k in probs.argmax(axis=1))
 
 
+NOT_DIGITS = "ABCEFHKLMNPRTUVWXYZabdefhkmnrtuvwxy#%&@?+"  # shapes unlike any digit (no O, I, S...)
+
+
+def not_digit_pictures(count: int, seed: int) -> list[np.ndarray]:
+    """Pictures of letters and signs drawn in the fonts, as a digit is (uint8, 112x112): what
+    predict should refuse or withhold (--min-confidence) rather than call a digit."""
+    rng = np.random.default_rng(seed + 4000)
+    fonts = _fonts()
+    out = []
+    for _ in range(count):
+        font = ImageFont.truetype(fonts[int(rng.integers(len(fonts)))], int(rng.integers(60, 80)))
+        sign = NOT_DIGITS[int(rng.integers(len(NOT_DIGITS)))]
+        im = Image.new("L", (SIDE, SIDE), 255)
+        box = ImageDraw.Draw(im).textbbox((0, 0), sign, font=font)
+        x = (SIDE - (box[2] - box[0])) // 2 - box[0]
+        y = (SIDE - (box[3] - box[1])) // 2 - box[1]
+        ImageDraw.Draw(im).text((x, y), sign, fill=0, font=font)
+        out.append(np.asarray(im))
+    return out
+
+
+def withheld(net: Network, pictures: list[np.ndarray], min_confidence: float) -> float:
+    """The share of pictures refused as not one digit or read less surely than min_confidence."""
+    kept = []
+    for p in pictures:
+        with contextlib.suppress(ImageError):  # refused: withheld
+            kept.append(preprocess(Image.fromarray(p)))
+    if not kept:
+        return 1.0
+    sure = forward(net, np.stack(kept).reshape(len(kept), 784)).max(axis=1)
+    return 1 - float(np.sum(sure >= min_confidence)) / len(pictures)
+
+
 def megapixel_photos(
     count: int, seed: int, sides: tuple[int, int] = (140, 240)
 ) -> tuple[list[bytes], np.ndarray]:
@@ -418,6 +452,9 @@ def main() -> None:
     print(
         f"{name:32s} {100 * float(np.mean(got == labels)):7.1f}% {int((got < 0).sum()):8d} {rate:10.0f}"
     )
+    signs = not_digit_pictures(args.per_condition, args.seed)
+    name = "letters/signs withheld at 0.9"
+    print(f"{name:32s} {100 * withheld(net, signs, 0.9):7.1f}%")
     for touching in (False, True):
         numbers = build_numbers(args.per_condition, args.seed, touching)
         start = time.perf_counter()
