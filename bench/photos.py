@@ -408,12 +408,47 @@ def read_photos(net: Network, photos: list[bytes]) -> tuple[np.ndarray, float]:
     return np.where([d.any() for d in digits], got, -1), rate
 
 
+FIGURE_CONDITIONS = (
+    "uneven lighting (to 55%)",
+    "noise sigma 80",
+    "noise 40 + 10 deg + JPEG q20",
+    "ruled lines every 24 px",
+    "hard-edged shadow",
+    "squared paper",
+    "pencil on recycled paper",
+    "coloured ink, coloured paper",
+)
+
+
+def figure(net: Network, sets: dict[str, tuple[list[np.ndarray], np.ndarray]], path: Path) -> None:
+    """A PNG of hard cases: for each of FIGURE_CONDITIONS, its first picture beside the 28x28
+    digit the network saw (enlarged 4x), with the true label and the network's answer."""
+    font = ImageFont.load_default(size=13)
+    cell_w, cell_h = 2 * SIDE + 12, SIDE + 36
+    sheet = Image.new("RGB", (4 * cell_w + 12, 2 * cell_h + 12), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, name in enumerate(FIGURE_CONDITIONS):
+        pictures, labels = sets[name]
+        picture = Image.fromarray(pictures[0]).convert("RGB")
+        digit = preprocess(Image.fromarray(pictures[0]))
+        probs = forward(net, digit.reshape(1, 784))[0]
+        x, y = 8 + (n % 4) * cell_w, 8 + (n // 4) * cell_h
+        sheet.paste(picture, (x, y))
+        seen = Image.fromarray(digit).resize((SIDE, SIDE), Image.Resampling.NEAREST)
+        sheet.paste(seen.convert("RGB"), (x + SIDE + 4, y))
+        text = f"{name[:30]}\ntrue {labels[0]}, read {int(probs.argmax())} ({probs.max():.0%})"
+        draw.multiline_text((x, y + SIDE + 2), text, fill="black", font=font, spacing=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-condition", type=int, default=200)
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--weights", type=Path, default=None, help="a weight file instead")
     parser.add_argument("--save", type=Path, default=None)
+    parser.add_argument("--figure", type=Path, default=None, help="write a PNG of hard cases")
     parser.add_argument(
         "--seed", type=int, default=1, help="0 is the set the front end was tuned on; 1 is not"
     )
@@ -423,6 +458,9 @@ def main() -> None:
         raise SystemExit(f"no shipped model {args.model!r}")
     net = load_weights(path)
     sets = build(args.per_condition, args.seed)
+    if args.figure is not None:
+        figure(net, sets, args.figure)
+        return
     print(
         f"model {args.model}, {args.per_condition} pictures per condition ({SIDE}x{SIDE}), "
         f"seed {args.seed}"
