@@ -130,18 +130,24 @@ class BlankRows:
         return out
 
 
-def number_line(name: str, boxes: list[Any], probs: NDArray[Any], fmt: str) -> str:
-    """One picture of a number: its digits (best label each, left to right) and the least sure
-    digit's probability; jsonl adds each digit's label, probability and box."""
+def number_line(
+    name: str, boxes: list[Any], probs: NDArray[Any], fmt: str, lines: list[int] | None = None
+) -> str:
+    """One picture of a number: its digits (best label each, left to right, a space between
+    lines when lines gives how many digits each line of writing holds) and the least sure
+    digit's probability; jsonl adds each digit's label, probability, box and line."""
     labels = probs.argmax(axis=1).tolist()
     best = probs.max(axis=1).tolist()
-    number = "".join(map(str, labels))
+    line_of = [i for i, n in enumerate(lines or [len(labels)]) for _ in range(n)]
+    number = "".join(
+        (" " if k and line_of[k] != line_of[k - 1] else "") + str(lb) for k, lb in enumerate(labels)
+    )
     sure = min(best)
     shown = printable(name)
     if fmt == "jsonl":
         digits = [
-            {"label": lb, "probability": round(p, 6), "box": list(map(int, box))}
-            for lb, p, box in zip(labels, best, boxes, strict=True)
+            {"label": lb, "probability": round(p, 6), "box": list(map(int, box)), "line": ln}
+            for lb, p, box, ln in zip(labels, best, boxes, line_of, strict=True)
         ]
         obj = {"input": shown, "number": number, "probability": round(sure, 6), "digits": digits}
         return json.dumps(obj)

@@ -258,14 +258,27 @@ def split_digits(
     name: str = "image",
     read: Reader | None = None,
 ) -> list[tuple[Box, NDArray[np.uint8]]]:
-    """The digits of a written number, left to right: each one's box and its 28x28 digit.
+    """The digits of a written number, lines top to bottom and each left to right: each
+    digit's box and its 28x28 field (split_lines, one list)."""
+    return [d for line in split_lines(image, invert, name, read) for d in line]
 
-    The picture goes through front_end; the ink's connected marks whose columns overlap by at
-    least half of the narrower one's width are one digit (a 5's detached bar, a broken stroke),
-    unless both are tall (slanted digits that overlap). A mark much wider than the number is
-    tall is digits written joined, cut where they are thinnest (_cut_joined); with read (a
-    network's probabilities), a mark of about a digit's width is cut too when both sides are
-    read with more confidence than the whole. Each digit is framed as preprocess frames one.
+
+def split_lines(
+    image: Image.Image | NDArray[Any],
+    invert: bool | None = None,
+    name: str = "image",
+    read: Reader | None = None,
+) -> list[list[tuple[Box, NDArray[np.uint8]]]]:
+    """The digits of a written number, line by line (top to bottom), each line left to right:
+    each digit's box and its 28x28 digit.
+
+    The picture goes through front_end; its connected marks are sorted into lines by the rows
+    they span (_lines); in a line, marks whose columns overlap by at least half of the narrower
+    one's width are one digit (a 5's detached bar, a broken stroke), unless both are tall
+    (slanted digits that overlap). A mark much wider than the line is tall is digits written
+    joined, cut where they are thinnest (_cut_joined); with read (a network's probabilities),
+    a mark of about a digit's width is cut too when both sides are read with more confidence
+    than the whole (_read_cut). Each digit is framed as preprocess frames one.
     """
     from scipy import ndimage
 
@@ -280,32 +293,83 @@ def split_digits(
     if count > MAX_MARKS:  # as not_one_digit says of one digit: no number has that many
         raise ImageError(f"{name}: ink scattered in {count:,} marks (noise, or no number)")
     objects = ndimage.find_objects(labels)
-    rows = np.flatnonzero(mask.any(axis=1))
-    groups = _group_marks(objects, TALL_SHARE * (rows[-1] - rows[0] + 1))
-    spans = [
-        max(objects[j][0].stop for j in g) - min(objects[j][0].start for j in g) for g in groups
-    ]
-    tall = int(np.median(spans))  # a number's digits are about as tall as each other
     out = []
-    for group in groups:
-        top = min(objects[j][0].start for j in group)
-        left = min(objects[j][1].start for j in group)
-        area = (
-            slice(top, max(objects[j][0].stop for j in group)),
-            slice(left, max(objects[j][1].stop for j in group)),
-        )
-        own = np.isin(labels[area], [j + 1 for j in group])
-        height = max(tall, own.shape[0])
-        parts = _cut_joined(own, height)
-        if read is not None and len(parts) <= 2:  # the cut, or whether to cut, by reading
-            whole = _piece(own, slice(0, own.shape[1]), ink[area])
-            pieces = _read_cut(own, whole, ink[area], height, read, must=len(parts) == 2)
-        else:
-            pieces = [_piece(own, part, ink[area]) for part in parts]
-        for (y0, x0, y1, x1), digit in pieces:
-            edges = (left + x0, top + y0, left + x1, top + y1)
-            out.append((tuple(round(v * scale) for v in edges), digit))
+    for line in _lines(objects):
+        line_height = max(objects[j][0].stop for j in line) - min(objects[j][0].start for j in line)
+        groups = _group_marks(objects, line, TALL_SHARE * line_height)
+        spans = [
+            max(objects[j][0].stop for j in g) - min(objects[j][0].start for j in g) for g in groups
+        ]
+        tall = int(np.median(spans))  # a number's digits are about as tall as each other
+        digits = []
+        for group in groups:
+            top = min(objects[j][0].start for j in group)
+            left = min(objects[j][1].start for j in group)
+            area = (
+                slice(top, max(objects[j][0].stop for j in group)),
+                slice(left, max(objects[j][1].stop for j in group)),
+            )
+            own = np.isin(labels[area], [j + 1 for j in group])
+            height = max(tall, own.shape[0])
+            parts = _cut_joined(own, height)
+            if read is not None and len(parts) <= 2:  # the cut, or whether to cut, by reading
+                whole = _piece(own, slice(0, own.shape[1]), ink[area])
+                pieces = _read_cut(own, whole, ink[area], height, read, must=len(parts) == 2)
+            else:
+                pieces = [_piece(own, part, ink[area]) for part in parts]
+            for (y0, x0, y1, x1), digit in pieces:
+                edges = (left + x0, top + y0, left + x1, top + y1)
+                digits.append((tuple(round(v * scale) for v in edges), digit))
+        out.append(digits)
     return out  # type: ignore[return-value]
+
+
+def _lines(objects: list[tuple[slice, slice]]) -> list[list[int]]:
+    """The marks (indexes into objects) of each line of writing, top to bottom. Marks at least
+    half as tall as the tallest make the lines: one joins a line whose rows overlap half of the
+    shorter's; the smaller marks (a 5's bar, a broken stroke) join the line whose rows they
+    overlap most, or else the nearest. Lines less than LINE_GAP of their height apart are one
+    (the top and bottom strokes of a line's digits)."""
+    heights = [o[0].stop - o[0].start for o in objects]
+    big = [k for k in range(len(objects)) if heights[k] >= 0.5 * max(heights)]
+    spans: list[list[int]] = []  # per line: top, bottom
+    members: list[list[int]] = []
+    for k in sorted(big, key=lambda k: objects[k][0].start + objects[k][0].stop):
+        top, bottom = objects[k][0].start, objects[k][0].stop
+        for span, line in zip(spans, members, strict=True):
+            overlap = min(bottom, span[1]) - max(top, span[0])
+            if overlap >= 0.5 * min(bottom - top, span[1] - span[0]):
+                line.append(k)
+                span[:] = [min(top, span[0]), max(bottom, span[1])]
+                break
+        else:
+            spans.append([top, bottom])
+            members.append([k])
+    for k in range(len(objects)):
+        if k in big:
+            continue
+        top, bottom = objects[k][0].start, objects[k][0].stop
+        middle = (top + bottom) / 2
+        best = max(
+            range(len(spans)),
+            key=lambda i: (
+                min(bottom, spans[i][1]) - max(top, spans[i][0]),
+                -abs(middle - (spans[i][0] + spans[i][1]) / 2),
+            ),
+        )
+        members[best].append(k)
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+    lines = [members[order[0]]]
+    last = spans[order[0]]
+    for i in order[1:]:  # pieces of one line's digits (a 4 in two strokes): no gap between
+        gap = spans[i][0] - last[1]
+        if gap < LINE_GAP * min(spans[i][1] - spans[i][0], last[1] - last[0]):
+            lines[-1] += members[i]
+            last = [min(last[0], spans[i][0]), max(last[1], spans[i][1])]
+        else:
+            lines.append(members[i])
+            last = spans[i]
+    return lines
 
 
 def ink_picture(
@@ -326,10 +390,13 @@ def ink_picture(
     return ink, scale
 
 
-def _group_marks(objects: list[tuple[slice, slice]], tall: float) -> list[list[int]]:
-    """The marks (indexes into objects) of each digit, left to right: a mark joins the digit
-    before it when their columns overlap by half the narrower's width, unless both are tall."""
-    marks = sorted(range(len(objects)), key=lambda k: objects[k][1].start)
+def _group_marks(
+    objects: list[tuple[slice, slice]], line: list[int], tall: float
+) -> list[list[int]]:
+    """The marks (indexes into objects) of each digit of a line, left to right: a mark joins the
+    digit before it when their columns overlap by half the narrower's width, unless both are
+    tall."""
+    marks = sorted(line, key=lambda k: objects[k][1].start)
     groups: list[list[int]] = []
     for k in marks:
         (r, cols) = objects[k]
@@ -440,6 +507,7 @@ def _read_cut(
 # bench/photos.py numbers, seed 0) and cut where the fewest of its pixels are, in its middle
 # half. From MIN_CUT_RATIO up, a cut is tried and kept if the network reads both sides better.
 JOINED_RATIO = 1.3
+LINE_GAP = 0.25  # of the shorter line's height: two lines of writing are further apart
 MIN_CUT_RATIO = 0.75
 CUT_TRIES = 5
 WIDE = 1.1  # a mark this much wider than tall is cut when its sides read better than half sure

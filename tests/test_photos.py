@@ -163,6 +163,32 @@ def test_polarity_holds_under_a_shadow_across_the_border():
     assert light_paper(to_grey(sheet.astype(np.uint8)))
 
 
+def test_a_number_on_two_lines_is_read_top_line_first(runner, tmp_path, monkeypatch):
+    import json
+
+    from nnmnist import data
+    from nnmnist.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    test = data.load("bundled", "test")
+    rng = np.random.default_rng(7)
+    picks = [[0, 1, 2], [3, 4, 5]]
+    rows = [photos.number_picture([test.images[i] for i in line], rng) for line in picks]
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows]
+    gap = np.full((30, width), 255, np.uint8)
+    Image.fromarray(np.concatenate([rows[0], gap, rows[1]])).save("two-lines.png")
+    result = runner.invoke(app, ["predict", "two-lines.png", "--number", "-f", "jsonl"])
+    assert result.exit_code == 0, result.output
+    obj = json.loads(result.stdout)
+    top, bottom = obj["number"].split(" ")
+    assert len(top) == 3 and len(bottom) == 3
+    assert [d["line"] for d in obj["digits"]] == [0, 0, 0, 1, 1, 1]
+    assert max(d["box"][3] for d in obj["digits"][:3]) < min(d["box"][1] for d in obj["digits"][3:])
+    truth = "".join(str(int(test.labels[i])) for line in picks for i in line)
+    assert sum(a == b for a, b in zip(top + bottom, truth, strict=True)) >= 5
+
+
 def test_number_refuses_noise_rather_than_reading_a_long_number():
     from nnmnist.images import split_digits
 

@@ -385,14 +385,15 @@ def _on_dask(
 
 
 def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
-    """--number: one line per picture, the digits read left to right."""
+    """--number: one line per picture, the digits read left to right (lines of writing top to
+    bottom, a space between them)."""
     import numpy as np
 
     from nnmnist import render
     from nnmnist.core.network import forward
     from nnmnist.errors import DataError
     from nnmnist.formats import number_line
-    from nnmnist.images import ink_picture, load_image, split_digits
+    from nnmnist.images import ink_picture, load_image, split_lines
 
     failures: list[str] = []
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
@@ -403,17 +404,19 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
             raise DataError("-: --number reads picture files (their paths may come on stdin)")
         try:
             with load_image(spec) as im:
-                parts = split_digits(im, s.invert, spec, read=lambda x: forward(net, x))
+                lines = split_lines(im, s.invert, spec, read=lambda x: forward(net, x))
                 ink = ink_picture(im, s.invert) if s.show else None
         except DataError as exc:
             failures.append(str(exc))
             render.error(str(exc))
             continue
+        parts = [d for line in lines for d in line]
         digits = np.stack([d for _, d in parts]).reshape(len(parts), 784)
         probs = forward(net, digits)
         boxes = [b for b, _ in parts]
         if ink is not None:
             render.show_number(show_console, spec, ink[0], boxes, probs, ink[1])
-        render.write_lines([number_line(spec, boxes, probs, s.fmt.value)])
+        sizes = [len(line) for line in lines]
+        render.write_lines([number_line(spec, boxes, probs, s.fmt.value, sizes)])
     sys.stdout.flush()
     return failures
