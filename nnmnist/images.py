@@ -540,6 +540,7 @@ BACKGROUND_WINDOW = 0.25  # of the longer side: the paper's brightness is the br
 # (a blurred estimate at 64 px, used before, drew a shadow's hard edge as a line, 94% against
 # 97% on seed 0; 0.14 of the side took the junctions of thick strokes in small crops for paper)
 SAUVOLA_K, SAUVOLA_R = 0.1, 0.5  # k 0.1 kept faint ink whole (0.2: 94% against 100%)
+INK_TOP = 99.9  # percentile stretched to full ink (99.5 was grain, not ink, for a small digit)
 EDGE_GROW = 2  # pixels around the mask whose grey levels are kept (the strokes' soft edges)
 
 
@@ -585,7 +586,7 @@ def front_end(
     if stages is not None:
         stages.update({"2-denoised": paper, "3-light": light, "4-flattened": flat})
     ink = 1 - flat
-    top = float(np.percentile(ink, 99.5))
+    top = float(np.percentile(ink, INK_TOP))
     if top > 0:
         ink = np.clip(ink / top, 0, 1)
     win = max(15, min(h, w) // 6) | 1
