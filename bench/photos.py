@@ -361,8 +361,9 @@ def withheld(net: Network, pictures: list[np.ndarray], min_confidence: float) ->
 def megapixel_photos(
     count: int, seed: int, sides: tuple[int, int] = (140, 240)
 ) -> tuple[list[bytes], np.ndarray]:
-    """1-megapixel JPEG photos (1152x864, quality 85) of one digit each, 100-170 px tall (an
-    eighth to a fifth of the picture) somewhere on the sheet, light falling to 55-75% in a random
+    """1-megapixel JPEG photos (1152x864, quality 85) of one digit each, drawn on a square of
+    sides px (140-240: the digit 100-170 px tall, an eighth to a fifth of the picture; 70-120:
+    50-85 px, a seventeenth to a tenth) somewhere on the sheet, light falling to 55-75% in a random
     direction, grain (sigma 6-10): half MNIST test digits, half fonts."""
     rng = np.random.default_rng(seed + 3000)
     test = data.load("bundled", "test")
@@ -484,12 +485,15 @@ def main() -> None:
             slug = "".join(c if c.isalnum() else "-" for c in name)[:30]
             for k in range(4):
                 Image.fromarray(pictures[k]).save(args.save / f"{slug}-{k}-label{labels[k]}.png")
-    photos, labels = megapixel_photos(max(20, args.per_condition // 3), args.seed)
-    got, rate = read_photos(net, photos)
-    name = "1-MP JPEG photos (rate: decoded)"
-    print(
-        f"{name:32s} {100 * float(np.mean(got == labels)):7.1f}% {int((got < 0).sum()):8d} {rate:10.0f}"
-    )
+    sizes = {
+        "1-MP JPEG photos (rate: decoded)": (140, 240),
+        "1-MP photos, smaller digits": (70, 120),
+    }
+    for name, sides in sizes.items():
+        photos, labels = megapixel_photos(max(20, args.per_condition // 3), args.seed, sides)
+        got, rate = read_photos(net, photos)
+        right = 100 * float(np.mean(got == labels))
+        print(f"{name:32s} {right:7.1f}% {int((got < 0).sum()):8d} {rate:10.0f}")
     signs = not_digit_pictures(args.per_condition, args.seed)
     name = "letters/signs withheld at 0.9"
     print(f"{name:32s} {100 * withheld(net, signs, 0.9):7.1f}%")

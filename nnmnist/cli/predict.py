@@ -105,8 +105,9 @@ def predict(
         bool,
         typer.Option(
             "--number",
-            help="Each picture holds a written number: read its digits left to right and print "
-            "the whole number (the probability shown is the least sure digit's).",
+            help="Each picture holds a written number: read its digits left to right (lines top "
+            "to bottom, a space between) and print the whole number (the probability shown is "
+            "the least sure digit's).",
         ),
     ] = False,
     debug_stages: Annotated[
