@@ -100,7 +100,8 @@ def open_image(f: BinaryIO, shown: str) -> Image.Image:
                 # decoded at 1/2, 1/4 or 1/8 scale, no smaller than front_end works at: a 1 MP
                 # photo decodes in a third of the time
                 scale = max(im.size) / WORK_SIDE
-                im.draft(im.mode, (math.ceil(im.size[0] / scale), math.ceil(im.size[1] / scale)))
+                mode = "L" if im.mode == "RGB" else im.mode  # luma alone: what to_grey keeps
+                im.draft(mode, (math.ceil(im.size[0] / scale), math.ceil(im.size[1] / scale)))
     except UnidentifiedImageError:
         raise ImageError(f"{shown}: not an image nnmnist reads ({_FORMAT_NAMES})") from None
     except Image.DecompressionBombError as exc:
@@ -679,6 +680,9 @@ def not_one_digit(mask: NDArray[np.bool_]) -> str | None:
     scattered specks (noise), two or more marks side by side (a number), or a solid blob."""
     from scipy import ndimage
 
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    mask = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # the ink's box: less to label
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     sizes = np.bincount(labels.ravel())[1:]
     largest = int(sizes.argmax())
@@ -686,7 +690,6 @@ def not_one_digit(mask: NDArray[np.bool_]) -> str | None:
         return f"ink scattered in {count:,} specks (noise, or no digit)"
     objects = ndimage.find_objects(labels)
     big = [objects[i] for i in np.flatnonzero(sizes >= 0.25 * sizes[largest])]
-    rows = np.flatnonzero(mask.any(axis=1))
     height = int(rows[-1] - rows[0] + 1)
     if any(_side_by_side(a, b, height) for a in big for b in big if a[1].start < b[1].start):
         return f"{len(big)} marks side by side (several digits?); give one digit per picture"
