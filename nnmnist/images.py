@@ -565,12 +565,13 @@ def front_end(
     """A photo's clean-up, on a grey picture with bright paper and dark ink in [0, 1]: returns
     the ink (bright, in [0, 1], at the working size) and the mask of the digit's pixels.
 
-    Reduced by averaging to WORK_SIDE (which also averages noise away), a 3x3 median against
-    the remaining grain (where there is some, _grainy), the paper's brightness estimated by a
-    grey closing wider than the strokes (_paper_light) and divided out (uneven light, shadows), the
-    ink stretched to full contrast, a Sauvola threshold over windows a sixth of the picture,
-    ruled lines and borders dropped (_ruled_lines), and specks (marks under a tenth of the
-    largest) dropped. scipy.ndimage does the filtering.
+    Reduced by averaging to WORK_SIDE (which also averages noise away), a median (a pixel and
+    its four neighbours) against the remaining grain (where there is some, _grainy), the
+    paper's brightness estimated by a grey closing wider than the strokes (_paper_light) and
+    divided out (uneven light, shadows), the ink stretched to full contrast, a Sauvola
+    threshold over windows a sixth of the picture, ruled lines and borders dropped
+    (_ruled_lines), and specks (marks under a tenth of the largest) dropped. scipy.ndimage does
+    the filtering.
     """
     from scipy import ndimage
 
@@ -580,8 +581,8 @@ def front_end(
         size = (max(1, round(w * f)), max(1, round(h * f)))
         paper = np.asarray(Image.fromarray(paper, mode="F").resize(size, Image.Resampling.BOX))
         h, w = paper.shape
-    if _grainy(paper):  # the median costs half the clean-up: only where there is grain
-        paper = ndimage.median_filter(paper, size=3)
+    if _grainy(paper):  # the median costs as much as the rest: only where there is grain
+        paper = ndimage.median_filter(paper, footprint=_CROSS)
     light = _paper_light(paper)
     flat = np.clip(paper / np.maximum(light, 0.05), 0, 1).astype(np.float32)
     if stages is not None:
@@ -608,6 +609,9 @@ def front_end(
     return np.where(near, ink, 0).astype(np.float32), mask
 
 
+# the median over a pixel and its four neighbours: every bench/photos.py condition read as with
+# the 3x3 square (seeds 0 and 1), in under half the time
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 GRAIN = 0.02  # pixel noise (a robust sigma, on 0-1) above which the median runs
 
 
