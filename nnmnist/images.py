@@ -298,6 +298,12 @@ def split_lines(
     for line in _lines(objects):
         line_height = max(objects[j][0].stop for j in line) - min(objects[j][0].start for j in line)
         groups = _group_marks(objects, line, TALL_SHARE * line_height)
+        groups = [  # a dot or a speck beside the digits is none of them
+            g
+            for g in groups
+            if max(objects[j][0].stop for j in g) - min(objects[j][0].start for j in g)
+            >= DOT_SHARE * line_height
+        ] or groups
         spans = [
             max(objects[j][0].stop for j in g) - min(objects[j][0].start for j in g) for g in groups
         ]
@@ -509,6 +515,7 @@ def _read_cut(
 # half. From MIN_CUT_RATIO up, a cut is tried and kept if the network reads both sides better.
 JOINED_RATIO = 1.3
 LINE_GAP = 0.25  # of the shorter line's height: two lines of writing are further apart
+DOT_SHARE = 0.25  # of the line's height: a mark no taller than this is a dot, not a digit
 MIN_CUT_RATIO = 0.75
 CUT_TRIES = 5
 WIDE = 1.1  # a mark this much wider than tall is cut when its sides read better than half sure
