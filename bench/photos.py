@@ -1,13 +1,18 @@
 """Pictures as people take them: accuracy of predict's preprocessing per condition.
 
-    python bench/photos.py [--per-condition 200] [--model cnn] [--save DIR]
+    python bench/photos.py [--per-condition 200] [--seed 1] [--model cnn | --weights FILE]
+                           [--save DIR] [--figure PNG]
 
 Builds pictures from MNIST *test* digits (never training digits) and from digits rendered in
 the fonts this machine has, one condition each (uneven light, noise, ruled lines, a thick
-marker, a thin pen, specks, faint ink, ...), runs them through the same preprocessing as
-`nnmnist predict` and the shipped model, and prints the accuracy per condition, with how many
-pictures were refused as not one digit (counted as wrong). Everything is drawn from one seeded
-generator, so a run is reproducible. --save writes a few pictures per condition to look at.
+marker, a thin pen, specks, faint ink, shadows, perspective, squared paper, pencil, coloured
+paper, the edge, 1-megapixel JPEG photos), runs them through the same preprocessing as
+`nnmnist predict` and the model, and prints the accuracy per condition, with how many pictures
+were refused as not one digit (counted as wrong); then the share of letters and signs it
+withholds, and whole numbers read by `--number` (separated digits, touching pairs). Everything
+is drawn from seeded generators, so a run is reproducible (seed 0 is the set the front end was
+tuned on). --save writes a few pictures per condition to look at; --figure draws hard cases
+beside what the network saw, and stops.
 """
 
 from __future__ import annotations
