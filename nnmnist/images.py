@@ -171,6 +171,19 @@ def _border(a: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
 
 
+def _at_most(a: NDArray[np.float32], side: int) -> NDArray[np.float32]:
+    """a reduced by averaging (a box filter) so that its longer side is at most side pixels."""
+    h, w = a.shape
+    if max(h, w) <= side:
+        return a
+    f = side / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    out: NDArray[np.float32] = np.asarray(
+        Image.fromarray(a, mode="F").resize(size, Image.Resampling.BOX)
+    )
+    return out
+
+
 def light_paper(grey: NDArray[np.float32]) -> bool:
     """Whether the paper is lighter than the ink. A border that is clearly light or dark, and
     even, says so. Otherwise (a shadow or dim light across the border) the ink is the minority
@@ -185,12 +198,7 @@ def light_paper(grey: NDArray[np.float32]) -> bool:
         return paper > 0.5
     from scipy import ndimage
 
-    h, w = grey.shape
-    small = grey
-    if max(h, w) > POLARITY_SIDE:
-        f = POLARITY_SIDE / max(h, w)
-        size = (max(1, round(w * f)), max(1, round(h * f)))
-        small = np.asarray(Image.fromarray(grey, mode="F").resize(size, Image.Resampling.BOX))
+    small = _at_most(grey, POLARITY_SIDE)
     window = max(5, max(small.shape) // 4) | 1
     residual = small - ndimage.uniform_filter(small, window)
     m = window // 2
@@ -389,12 +397,7 @@ def ink_picture(
     if invert is None:
         invert = light_paper(grey)
     ink = 1 - grey if invert else grey
-    h, w = ink.shape
-    scale = max(1.0, max(h, w) / WORK_SIDE)
-    if scale > 1:
-        size = (max(1, round(w / scale)), max(1, round(h / scale)))
-        ink = np.asarray(Image.fromarray(ink, mode="F").resize(size, Image.Resampling.BOX))
-    return ink, scale
+    return _at_most(ink, WORK_SIDE), max(1.0, max(ink.shape) / WORK_SIDE)
 
 
 def _group_marks(
@@ -582,12 +585,8 @@ def front_end(
     """
     from scipy import ndimage
 
+    paper = _at_most(paper, WORK_SIDE)
     h, w = paper.shape
-    if max(h, w) > WORK_SIDE:
-        f = WORK_SIDE / max(h, w)
-        size = (max(1, round(w * f)), max(1, round(h * f)))
-        paper = np.asarray(Image.fromarray(paper, mode="F").resize(size, Image.Resampling.BOX))
-        h, w = paper.shape
     if _grainy(paper):  # the median costs as much as the rest: only where there is grain
         paper = ndimage.median_filter(paper, footprint=_CROSS)
     light = _paper_light(paper)
