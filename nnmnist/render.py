@@ -402,15 +402,28 @@ def _digit_lines(pixels: Any, colour: bool) -> list[Text]:
     grey = (
         img.astype(int) if img.dtype == np.uint8 else (np.clip(img, 0, 1) * 255).round().astype(int)
     )
+    return _half_blocks(grey, np.zeros(grey.shape, bool), colour)
+
+
+HIGHLIGHT = "rgb(255,200,0)"
+
+
+def _half_blocks(grey: Any, marked: Any, colour: bool) -> list[Text]:
+    """Grey levels 0-255 (an even number of rows) as lines of half blocks, each character two
+    pixel rows: in their grey shades, or without colour as blocks where the grey is 96 or more;
+    marked pixels (a box drawn round a digit) in HIGHLIGHT, or as blocks."""
     lines = []
-    for r in range(0, 28, 2):
+    for r in range(0, grey.shape[0], 2):
         line = Text()
-        for c in range(28):
-            top, bottom = int(grey[r, c]), int(grey[r + 1, c])
+        for c in range(grey.shape[1]):
+            cells = [(int(grey[r + k, c]), bool(marked[r + k, c])) for k in (0, 1)]
             if colour:
-                line.append("▀", style=f"rgb({top},{top},{top}) on rgb({bottom},{bottom},{bottom})")
+                top, bottom = (HIGHLIGHT if on else f"rgb({v},{v},{v})" for v, on in cells)
+                line.append("▀", style=f"{top} on {bottom}")
             else:
-                line.append(_BLOCK[(top >= 96, bottom >= 96)])
+                line.append(
+                    _BLOCK[(cells[0][0] >= 96 or cells[0][1], cells[1][0] >= 96 or cells[1][1])]
+                )
         lines.append(line)
     return lines
 
@@ -466,18 +479,8 @@ def show_number(
     colour = console.color_system is not None and not console.no_color
     grey = (np.clip(small, 0, 1) * 255).round().astype(int)
     console.print(Text(printable(name), style="bold"), markup=False, highlight=False)
-    for r in range(0, size[1], 2):
-        line = Text("  ")
-        for c in range(size[0]):
-            cells = [(grey[r + k, c], edge[r + k, c]) for k in (0, 1)]
-            if colour:
-                top, bottom = (
-                    "rgb(255,200,0)" if on_edge else f"rgb({v},{v},{v})" for v, on_edge in cells
-                )
-                line.append("▀", style=f"{top} on {bottom}")
-            else:
-                line.append(_BLOCK[tuple(v >= 96 or on_edge for v, on_edge in cells)])
-        console.print(line, highlight=False, soft_wrap=True)
+    for line in _half_blocks(grey, edge, colour):
+        console.print(Text("  ") + line, highlight=False, soft_wrap=True)
     digits = Text("  ")
     for p in probs:
         digits.append(f"{int(p.argmax())}", style="bold green")
