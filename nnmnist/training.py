@@ -178,6 +178,14 @@ def shift_images(
     return out.reshape(n, 784)  # gathered as (n, 28, 28)
 
 
+def _unit_pixels(x: NDArray[Any]) -> NDArray[np.float32]:
+    """A float32 copy of pixels: uint8 scaled to [0, 1], floats (already there) as they are."""
+    out: NDArray[np.float32] = x.astype(np.float32)
+    if x.dtype == np.uint8:
+        out /= 255
+    return out
+
+
 ELASTIC_SIGMA = 4.0  # smoothness of the elastic displacement fields, in pixels (Simard et al.)
 
 
@@ -191,9 +199,7 @@ def distort_images(
     from scipy import ndimage
 
     n = len(x)
-    images = x.reshape(n, 28, 28).astype(np.float32)
-    if x.dtype == np.uint8:
-        images /= 255
+    images = _unit_pixels(x).reshape(n, 28, 28)
     angle = np.deg2rad(rng.uniform(-rotate, rotate, n)) if rotate else np.zeros(n)
     zoom = rng.uniform(1 - scale, 1 + scale, n) if scale else np.ones(n)
     centre = 13.5
@@ -230,9 +236,7 @@ def change_thickness(
     from scipy import ndimage
 
     n = len(x)
-    images = x.reshape(n, 28, 28).astype(np.float32)
-    if x.dtype == np.uint8:
-        images /= 255
+    images = _unit_pixels(x).reshape(n, 28, 28)
     amount = rng.uniform(-thickness, thickness, n)
     cross = np.zeros((1, 3, 3), bool)
     cross[0, 1, :] = cross[0, :, 1] = True
@@ -244,9 +248,7 @@ def change_thickness(
         shrunk = ndimage.grey_erosion(images, footprint=cross)
         target = np.where((amount > 0)[:, None, None], grown, shrunk)
         images += share[:, None, None] * (target - images)
-    before = x.reshape(n, 784).max(axis=1).astype(np.float32)
-    if x.dtype == np.uint8:
-        before /= 255
+    before = _unit_pixels(x.reshape(n, 784).max(axis=1))
     after = images.reshape(n, 784).max(axis=1)
     gain = np.where(after > 0, before / np.maximum(after, 1e-6), 1).astype(np.float32)
     out: NDArray[np.float32] = np.clip(images.reshape(n, 784) * gain[:, None], 0, 1)
@@ -256,9 +258,7 @@ def change_thickness(
 def add_noise(x: NDArray[Any], noise: float, rng: np.random.Generator) -> NDArray[np.float32]:
     """Gaussian pixel noise of a sigma drawn from [0, noise] per image, clipped to [0, 1]."""
     n = len(x)
-    images = x.astype(np.float32)
-    if x.dtype == np.uint8:
-        images /= 255
+    images = _unit_pixels(x)
     sigma = rng.uniform(0, noise, n).astype(np.float32)
     images += sigma[:, None] * rng.standard_normal(images.shape, dtype=np.float32)
     out: NDArray[np.float32] = np.clip(images, 0, 1)
