@@ -146,3 +146,50 @@ def test_confusion_matrix_and_precision_recall():
     np.testing.assert_allclose(recall, [0.5, 1.0, 1.0])
     precision, recall = precision_recall(np.zeros((3, 3), dtype=np.int64))
     assert (precision == 0).all() and (recall == 0).all()
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "relu", "tanh", "step", "identity", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_activations_give_the_same_bits(name, dtype):
+    from nnmnist.core.activations import IN_PLACE, OUTPUT_ACTIVATIONS
+
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((64, 10)) * 40).astype(dtype)
+    z[0, :3] = [1000, -1000, 0]  # beyond exp's range both ways
+    fn = OUTPUT_ACTIVATIONS.get(name) or HIDDEN_ACTIVATIONS[name][0]
+    with np.errstate(over="ignore"):
+        expected = fn(z.copy())
+        got = z.copy()
+        IN_PLACE[name](got)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def _plain_forward(net: Network, x: np.ndarray) -> np.ndarray:
+    """The textbook's forward pass, whole batch at once, in the network's precision."""
+    a = x.astype(net.dtype) / 255
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        a = a @ w + b
+        a = sigmoid(a) if i < len(net.weights) - 1 else softmax(a)
+    return a
+
+
+@pytest.mark.parametrize("n", [1, 7, 1024, 1025, 3000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_in_blocks_equals_the_plain_pass(n, dtype):
+    from nnmnist.core import network
+
+    net = init_network((784, 50, 100, 10), scheme="xavier", rng=np.random.RandomState(5))
+    net = Network(
+        tuple(w.astype(dtype) for w in net.weights), tuple(b.astype(dtype) for b in net.biases)
+    )
+    x = np.random.default_rng(n).integers(0, 256, (n, 784), dtype=np.uint8)
+    got = forward(net, x)
+    plain = _plain_forward(net, x)
+    assert got.shape == (n, 10) and got.dtype == dtype
+    np.testing.assert_array_equal(got.argmax(axis=1), plain.argmax(axis=1))
+    np.testing.assert_allclose(got, plain, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=0)
+    # each block is the pass over its own rows: blocking changes nothing but the rows at once
+    size = -(-n // max(1, -(-n // network.MLP_BLOCK)))
+    for lo in range(0, n, size):
+        np.testing.assert_array_equal(got[lo : lo + size], forward(net, x[lo : lo + size]))

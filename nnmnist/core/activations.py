@@ -26,8 +26,11 @@ def sigmoid(x: Array) -> Array:
     changes nothing visible (the result is 0 either way, to within 1e-38) and keeps every other
     value bit-identical to the textbook's 1 / (1 + np.exp(-x)).
     """
-    limit = 88.0 if x.dtype == np.float32 else 708.0
-    out = np.negative(x)
+    return _sigmoid_of_negated(np.negative(x))
+
+
+def _sigmoid_of_negated(out: Array) -> Array:
+    limit = 88.0 if out.dtype == np.float32 else 708.0
     np.minimum(out, limit, out=out)
     np.exp(out, out=out)
     out += 1
@@ -95,4 +98,44 @@ HIDDEN_ACTIVATIONS: dict[str, tuple[Activation, Activation | None]] = {
 OUTPUT_ACTIVATIONS: dict[str, Activation] = {
     "softmax": softmax,
     "identity": identity,
+}
+
+
+# The same functions computed in place, overwriting their argument with bit-identical values
+# (the forward pass of inference, which owns its intermediate arrays, saves a pass and an
+# allocation per layer this way).
+def _sigmoid_inplace(z: Array) -> None:
+    _sigmoid_of_negated(np.negative(z, out=z))
+
+
+def _relu_inplace(z: Array) -> None:
+    np.maximum(z, 0, out=z)
+
+
+def _tanh_inplace(z: Array) -> None:
+    np.tanh(z, out=z)
+
+
+def _step_inplace(z: Array) -> None:
+    np.greater(z, 0, out=z)
+
+
+def _identity_inplace(z: Array) -> None:
+    pass
+
+
+def _softmax_inplace(z: Array) -> None:
+    with np.errstate(over="ignore"):  # as softmax: max - min beyond float range
+        z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+
+
+IN_PLACE: dict[str, Callable[[Array], None]] = {
+    "sigmoid": _sigmoid_inplace,
+    "relu": _relu_inplace,
+    "tanh": _tanh_inplace,
+    "step": _step_inplace,
+    "identity": _identity_inplace,
+    "softmax": _softmax_inplace,
 }

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.core import arch
-from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from nnmnist.core.activations import IN_PLACE, OUTPUT_ACTIVATIONS
 from nnmnist.core.layers import INFERENCE, Affine, Conv, Layer, Mode
 
 N_INPUTS = 784
@@ -73,32 +73,60 @@ def as_input(x: NDArray[Any], dtype: np.dtype[Any]) -> NDArray[np.floating]:
     return out
 
 
+# Rows per block in an MLP's forward pass: a block's input, activations and output stay in
+# cache from the conversion of its pixels to its softmax. Measured on the book's 784-50-100-10
+# network (float32): blocks of 1024 ran 1.3x the unblocked pass at 10,000 rows, and from 512
+# rows up OpenBLAS computes every row bit for bit as in one product over the whole batch
+# (blocks of 256 or fewer rows take another kernel, whose float32 sums differ in the last bit).
+MLP_BLOCK = 1024
+
+
 def forward(net: Network, x: NDArray[Any]) -> NDArray[np.floating]:
     """Batch forward pass: (batch, 784) uint8 or [0, 1] floats -> (batch, 10) outputs.
 
     (batch, 784) -> (batch, n1) -> ... -> (batch, 10); hidden layers use net.hidden and the last
-    layer net.output (softmax: each row is a probability distribution).
+    layer net.output (softmax: each row is a probability distribution). An MLP runs in blocks
+    of at most MLP_BLOCK rows (a batch that size or smaller is one block), each computed in
+    place from its converted pixels to its output rows.
     """
     if net.layers is not None:
         return OUTPUT_ACTIVATIONS[net.output](run_layers(net, x))
-    hidden_fn = HIDDEN_ACTIVATIONS[net.hidden][0]
     x = np.atleast_2d(x)
-    scale = None
-    if np.issubdtype(x.dtype, np.floating):
-        a = x.astype(net.dtype, copy=False)  # (batch, 784), already in [0, 1]
+    n = len(x)
+    out = np.empty((n, net.weights[-1].shape[1]), net.dtype)
+    blocks = max(1, -(-n // MLP_BLOCK))
+    size = -(-n // blocks)  # equal blocks: no small remainder
+    pixels = (
+        None if np.issubdtype(x.dtype, np.floating) else np.empty((size, x.shape[1]), net.dtype)
+    )
+    for lo in range(0, n, size):
+        _forward_block(net, x[lo : lo + size], out[lo : lo + size], pixels)
+    return out
+
+
+def _forward_block(
+    net: Network, x: NDArray[Any], out: NDArray[np.floating], pixels: NDArray[np.floating] | None
+) -> None:
+    """One block of the MLP forward pass, written into out (its rows of the result)."""
+    hidden = IN_PLACE[net.hidden]
+    if pixels is None:
+        a = x.astype(net.dtype, copy=False)  # (rows, 784), already in [0, 1]
     else:
-        # Pixels 0-255: divide the first layer's (batch, n1) products by 255 rather than the
-        # (batch, 784) input, a pass over n1 columns instead of 784.
-        a = x.astype(net.dtype)
-        scale = 255
+        # Pixels 0-255: divide the first layer's (rows, n1) products by 255 rather than the
+        # (rows, 784) input, a pass over n1 columns instead of 784.
+        a = pixels[: len(x)]
+        np.copyto(a, x, casting="unsafe")
     last = len(net.weights) - 1
     for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
-        z = a @ w  # (batch, n_{i-1}) @ (n_{i-1}, n_i) -> (batch, n_i)
-        if i == 0 and scale is not None:
-            z /= scale
+        # (rows, n_{i-1}) @ (n_{i-1}, n_i) -> (rows, n_i)
+        z = np.matmul(a, w, out=out) if i == last else a @ w
+        if i == 0 and pixels is not None:
+            z /= 255
         z += b
-        a = hidden_fn(z) if i < last else z
-    return OUTPUT_ACTIVATIONS[net.output](a)  # (batch, 10)
+        if i < last:
+            hidden(z)
+        a = z
+    IN_PLACE[net.output](out)
 
 
 # Images per block in a layer network's forward pass: each block's unrolled patches stay small
