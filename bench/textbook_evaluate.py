@@ -2,11 +2,12 @@
 
     python bench/textbook_evaluate.py MNIST_DIR WEIGHTS.pkl
 
-Reads the gzipped test files, normalises to float, loads the pickled weights, and runs the
+Reads the test files (gzipped, as published, or not), normalises to float, loads the pickled weights, and runs the
 batch loop of 100 with the book's sigmoid and softmax. Prints the accuracy.
 """
 
 import gzip
+import os
 import pickle
 import sys
 
@@ -23,12 +24,19 @@ def softmax(a):
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
+def read(path):
+    if os.path.exists(path + ".gz"):
+        with gzip.open(path + ".gz") as f:
+            return f.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def main() -> None:
     folder, weights = sys.argv[1], sys.argv[2]
-    with gzip.open(f"{folder}/t10k-images-idx3-ubyte.gz") as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784) / 255.0
-    with gzip.open(f"{folder}/t10k-labels-idx1-ubyte.gz") as f:
-        t = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = read(f"{folder}/t10k-images-idx3-ubyte")
+    x = np.frombuffer(x, np.uint8, offset=16).reshape(-1, 784) / 255.0
+    t = np.frombuffer(read(f"{folder}/t10k-labels-idx1-ubyte"), np.uint8, offset=8)
     with open(weights, "rb") as f:
         network = pickle.load(f)  # trusted: the benchmark writes this file itself
     w = [network[f"W{i}"] for i in (1, 2, 3)]

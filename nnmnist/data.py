@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import threading
 import warnings
 from dataclasses import dataclass
@@ -217,6 +216,8 @@ def _fetch_openml(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]
 
 
 def _fetch_openml_now(timeout: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    import socket
+
     import sklearn.datasets
 
     old = socket.getdefaulttimeout()

@@ -67,7 +67,7 @@ class Piece:
 
 def _count(spec: str) -> tuple[str, int, bool]:
     """(kind, number of images, single image) of an input, from its header alone."""
-    from nnmnist.images import looks_like_image
+    from nnmnist.inputs import looks_like_image
 
     path = Path(spec)
     with open_file(path, spec, DataError) as f:

@@ -33,24 +33,6 @@ MAX_SIDE = 2048  # longer sides are reduced first: a digit ends up 20 pixels tal
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "PPM", "WEBP")
 _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF, PBM/PGM/PPM or WebP"
-IMAGE_SUFFIXES = frozenset(
-    {
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".bmp",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".pgm",
-        ".pbm",
-        ".ppm",
-        ".pnm",
-        ".webp",
-    }
-)
-_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
-
 FIELD = 28  # MNIST's image size
 BOX = 20  # the longer side of the ink's bounding box
 INK_THRESHOLD = 0.25  # fraction of the strongest ink that counts towards the bounding box
@@ -59,14 +41,6 @@ MIN_CONTRAST = 0.15  # below this much ink (on a 0-1 scale) an image is blank
 
 class ImageError(DataError):
     """One image that cannot be used (unreadable, too large, blank); the others go on."""
-
-
-def looks_like_image(path: Path, head: bytes) -> bool:
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return True
-    if head.startswith(_MAGIC):
-        return True
-    return len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456"  # PBM/PGM/PPM
 
 
 def decoded_bytes(size: tuple[int, int], mode: str) -> int:

@@ -268,13 +268,40 @@ class ImageOptions:
 
 
 ARRAY_SUFFIXES = frozenset({".npy", ".npz", ".csv"})
+# Pictures, known by name or by their first bytes here (no Pillow import to decide that)
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".pgm",
+        ".pbm",
+        ".ppm",
+        ".pnm",
+        ".webp",
+    }
+)
+_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
+
+
+def looks_like_image(path: Path, head: bytes) -> bool:
+    """A picture by its suffix or its magic bytes (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    if head.startswith(_MAGIC):
+        return True
+    return len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456"  # PBM/PGM/PPM
+
+
 _WILDCARDS = re.compile(r"[*?[]")
 
 
 def _walk(folder: Path) -> Iterator[str]:
     """Image and array files under a folder, recursively, in sorted order (hidden ones skipped)."""
-    from nnmnist.images import IMAGE_SUFFIXES
-
     wanted = IMAGE_SUFFIXES | ARRAY_SUFFIXES
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -322,8 +349,6 @@ _NUMBERS = re.compile(rb"^[\s0-9.,+\-eE]*$")
 
 def stdin_holds_paths(stdin: BinaryIO) -> bool:
     """True if standard input is a list of paths, one per line, rather than pixel data."""
-    from nnmnist.images import looks_like_image
-
     stream = peekable(stdin)
     head = stream.peek(1 << 16)  # type: ignore[attr-defined]
     if sniff(head[:8]) != "csv" or not head.strip():
@@ -397,8 +422,6 @@ def iter_source(
         raise DataError(f"{spec}: is a folder; give the files inside it")
     with open_file(path, spec, DataError) as f:
         head = f.read(8)
-    from nnmnist.images import looks_like_image
-
     if looks_like_image(path, head):
         yield image_batch(path, spec, images or ImageOptions())
         return
@@ -427,8 +450,6 @@ def _iter_idx(blocks: Iterator[NDArray[np.uint8]], name: str) -> Iterator[Batch]
 
 
 def _iter_stream(stream: BinaryIO, head: bytes, name: str, batch_size: int) -> Iterator[Batch]:
-    from nnmnist.images import looks_like_image
-
     if looks_like_image(Path(""), head):  # a picture piped in: read by content, bounded
         from nnmnist.images import open_image
         from nnmnist.reading import MAX_IMAGE_FILE_BYTES

@@ -126,7 +126,7 @@ def _one(
 def _folder(
     path: Path, spec: str, options: ImageOptions, on_error: Callable[[DataError], None] | None
 ) -> tuple[list[str], NDArray[Any], NDArray[np.uint8]]:
-    from nnmnist.images import IMAGE_SUFFIXES
+    from nnmnist.inputs import IMAGE_SUFFIXES
 
     names: list[str] = []
     blocks: list[NDArray[Any]] = []

@@ -12,17 +12,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from nnmnist.core.metrics import precision_recall
 from nnmnist.evaluation import THRESHOLDS, BatchReport, Evaluation
 from nnmnist.formats import printable
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 _stderr: Console | None = None
 _stdout: Console | None = None
@@ -81,6 +83,8 @@ class EvalProgress:
 
     def __enter__(self) -> EvalProgress:
         if self.console.is_terminal and not self.quiet:
+            from rich.live import Live  # only a terminal animates
+
             self.live = Live(
                 console=self.console,
                 auto_refresh=False,
@@ -353,6 +357,13 @@ class InputProgress:
     THRESHOLD = 100
 
     def __init__(self, total: int, what: str = "predicting", threshold: int = THRESHOLD) -> None:
+        console = err_console()
+        # Result lines stream to stdout while this runs: when stdout is the same terminal, the
+        # lines themselves show the progress, and a bar redrawn between them would garble both.
+        self.enabled = console.is_terminal and not _stdout_is_terminal() and total >= threshold
+        self.progress: Any = None
+        if not self.enabled:
+            return  # nothing drawn, nothing imported (rich.progress costs 10 ms)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -361,10 +372,6 @@ class InputProgress:
             TimeRemainingColumn,
         )
 
-        console = err_console()
-        # Result lines stream to stdout while this runs: when stdout is the same terminal, the
-        # lines themselves show the progress, and a bar redrawn between them would garble both.
-        self.enabled = console.is_terminal and not _stdout_is_terminal() and total >= threshold
         self.progress = Progress(
             TextColumn(what),
             BarColumn(),
@@ -372,22 +379,23 @@ class InputProgress:
             TimeRemainingColumn(),
             console=console,
             transient=True,
-            disable=not self.enabled,
             redirect_stdout=False,  # never capture the results (they go to stdout, always)
             redirect_stderr=False,
         )
         self.task = self.progress.add_task("inputs", total=total)
 
     def __enter__(self) -> InputProgress:
-        self.progress.__enter__()
+        if self.progress is not None:
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
 
     def step(self) -> None:
         """One more unit done (a chunk, with the Dask engine)."""
-        if self.enabled:
+        if self.progress is not None:
             self.progress.advance(self.task)
 
 

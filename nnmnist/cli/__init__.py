@@ -2,11 +2,42 @@
 
 A package with a room per command: `base.py` holds the app and turns failures into lines and
 exit statuses, `options.py` the options every command shares (defined once), and `init.py`,
-`evaluate.py`, `predict.py`, `train.py` and `models.py` one command each. Heavy modules are imported inside
-the commands, so `--help` and `--version` stay fast.
+`evaluate.py`, `predict.py`, `train.py` and `models.py` one command each. Heavy modules are
+imported inside the commands, and `main` imports only the command it runs (Typer builds a
+command from its signature, about 3 ms each), so `--help` and `--version` stay fast.
 """
 
-from nnmnist.cli import evaluate, init, models, predict, train  # noqa: F401 - registers the commands
-from nnmnist.cli.base import app, main
+from __future__ import annotations
 
-__all__ = ["app", "main"]
+import sys
+from typing import Any
+
+COMMANDS = ("init", "evaluate", "predict", "train", "models")
+
+
+def load_commands(names: tuple[str, ...] = COMMANDS) -> None:
+    """Register these commands on the app (each module's decorator does it on import)."""
+    for name in names:
+        __import__(f"nnmnist.cli.{name}")  # not importlib's: -X importtime sees this one
+
+
+def main() -> None:
+    """Entry point of the `nnmnist` command: the command named on the line is the only one
+    built; help, a typo or no command at all build every one."""
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    load_commands((command,) if command in COMMANDS else COMMANDS)
+    from nnmnist.cli.base import main as run
+
+    run()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole app, every command registered (tests, CliRunner)
+        load_commands()
+        from nnmnist.cli.base import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["COMMANDS", "app", "load_commands", "main"]

@@ -169,17 +169,35 @@ def _main(
     _debug = debug
 
 
-# Typer and pydantic word their messages for programmers; these say the same for people.
-_REWORDS = [
-    (re.compile(r"Input should be greater than or equal to (\S+)"), r"must be at least \1"),
-    (re.compile(r"Input should be less than or equal to (\S+)"), r"must be at most \1"),
-    (re.compile(r"Input should be greater than (\S+)"), r"must be more than \1"),
-    (re.compile(r"Input should be a valid integer.*"), "must be a whole number"),
-    (re.compile(r"Input should be a valid number.*"), "must be a number"),
-    (re.compile(r"Value error, (.*) is not one of (.*)\."), r"\1 is not one of \2"),
-    (re.compile(r"'(.*)' is not a valid integer( range)?\.?"), r"'\1' is not a whole number"),
-    (re.compile(r"'(.*)' is not a valid float( range)?\.?"), r"'\1' is not a number"),
-    (re.compile(r"(.*) is not in the range (.*)\."), r"\1 is not in the range \2"),
+# Click words its messages for programmers; these say the same for people.
+def _out_of_range(match: re.Match[str]) -> str:
+    """Click's "0 is not in the range 1<=x<=1000." said as the bound that was crossed."""
+    value, bounds = float(match.group(1)), match.group(2)
+    low = re.search(r"^(\S+?)(<=?)x|x(>=?)(\S+)$", bounds)  # "1<=x..." or "x>=1"
+    if low is not None:
+        bound, strict = (
+            (low.group(1), low.group(2) == "<")
+            if low.group(1)
+            else (
+                low.group(4),
+                low.group(3) == ">",
+            )
+        )
+        if value < float(bound) or (strict and value == float(bound)):
+            return f"must be {'more than' if strict else 'at least'} {bound}"
+    high = re.search(r"x(<=?)(\S+)$", bounds)
+    if high is not None:
+        return f"must be {'less than' if high.group(1) == '<' else 'at most'} {high.group(2)}"
+    return match.group(0)  # pragma: no cover - Click fails only outside a bound
+
+
+_REWORDS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"^(\S+) is not in the range (\S+?)\.?$"), _out_of_range),
+    (
+        re.compile(r"^'(.*)' is not a valid int(eger)?( range)?$"),
+        r"must be a whole number (not '\1')",
+    ),
+    (re.compile(r"^'(.*)' is not a valid float( range)?$"), r"must be a number (not '\1')"),
 ]
 
 
@@ -204,7 +222,7 @@ def usage_lines(exc: Any) -> list[str]:
         hint = f"did you mean {close[0]}?" if close else help_hint
         return [f"error: {where} has no option {exc.option_name}", hint]
     if isinstance(exc, click.BadParameter):
-        message = " ".join(exc.message.split())
+        message = " ".join(exc.message.split()).rstrip(".")
         for pattern, replacement in _REWORDS:
             message = pattern.sub(replacement, message)
         name = _param_name(exc.param) if exc.param is not None else (exc.param_hint or "")
@@ -248,24 +266,25 @@ def _plain_help(group: Any) -> None:
         command.get_help_option = _without_placeholder(command.get_help_option)
         for param in command.params:
             if _placeholder_only(param):
-                param.display_type_rich = lambda ctx: None
+                param.make_metavar = _no_metavar
+
+
+def _no_metavar(*args: Any, **kwargs: Any) -> str:
+    return ""
 
 
 def _placeholder_only(param: Any) -> bool:
     """A flag, or a number whose range the help shows anyway."""
     if getattr(param, "is_flag", False):
         return True
-    try:
-        return "range>" in (param.display_type(None) or "")
-    except Exception:  # a type Typer cannot describe without a context: leave it
-        return False
+    return hasattr(param.type, "_describe_range") and not getattr(param, "is_argument", False)
 
 
 def _without_placeholder(get_help_option: Any) -> Any:
     def wrapped(ctx: Any) -> Any:
         option = get_help_option(ctx)
         if option is not None:
-            option.display_type_rich = lambda ctx: None
+            option.make_metavar = _no_metavar
         return option
 
     return wrapped

@@ -269,7 +269,6 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     from nnmnist.core.network import forward
     from nnmnist.errors import DataError
     from nnmnist.formats import BlankRows, csv_header, predict_lines
-    from nnmnist.images import save_digit
     from nnmnist.inputs import ImageOptions, iter_batches
     from nnmnist.outputs import FileNames
 
@@ -300,6 +299,8 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
                 net, names, pixels, s.fmt.value, s.top_k, s.min_confidence, blanks
             )
             if s.save_preprocessed is not None:
+                from nnmnist.images import save_digit  # Pillow, only for pictures
+
                 for name, digit in zip(names, pixels, strict=True):
                     save_digit(digit, s.save_preprocessed / file_name(name), overwrite=s.force)
             if s.show:  # each digit, then its result line
