@@ -19,7 +19,6 @@ from nnmnist.core.network import Network, forward
 from nnmnist.errors import NonFiniteOutputs
 
 SUFFIXES = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}  # for files of results
-_CSV_SPECIAL = re.compile(r'[,"\n\r]')
 # What must not reach a terminal or a result line as it is: control characters (ESC, tab,
 # newline, C1), bidirectional overrides, line separators, and the surrogates Python uses for
 # bytes of a file name that are not UTF-8.
@@ -42,7 +41,10 @@ def printable(text: str) -> str:
 
 
 def printable_names(names: list[str]) -> list[str]:
-    if _UNPRINTABLE.search("".join(names)):  # one check per batch, not one per name
+    joined = "".join(names)  # one check per batch, not one per name
+    if joined.isascii() and joined.isprintable():  # ASCII 0x20-0x7e only: the common case, fast
+        return names
+    if _UNPRINTABLE.search(joined):
         return [printable(n) for n in names]
     return names
 
@@ -82,6 +84,8 @@ def predict_lines(
 
 def blank_rows(pixels: NDArray[Any]) -> NDArray[np.bool_]:
     """(batch,) True where a row of pixels is all zeros: nothing to read, so no label."""
+    if pixels.dtype == np.uint8 and pixels.flags.c_contiguous and pixels.shape[-1] % 8 == 0:
+        pixels = pixels.view(np.uint64)  # eight pixels a word: the same answer, 1.3x faster
     inked: NDArray[np.bool_] = np.asarray(pixels.any(axis=1))
     return ~inked
 
@@ -156,6 +160,11 @@ def number_line(
     return f"{shown}\t{number}\t{sure:.6f}"
 
 
+def _csv_special(text: str) -> bool:
+    """True if CSV must quote some of this text (four substring searches: faster than a regex)."""
+    return "," in text or '"' in text or "\n" in text or "\r" in text
+
+
 def csv_header(top_k: int) -> str:
     cols = ["input", "label", "probability"]
     for k in range(2, top_k + 1):
@@ -177,13 +186,20 @@ def prediction_lines(
 ) -> list[str]:
     """One line per image: text (name, label, probability), csv, or jsonl.
 
-    labels and probs have shape (batch, k): the k best labels of each image, best first. This
-    runs once per image of every batch, so it is kept to plain loops over Python lists.
-    rejected: (batch,) booleans, images whose label is withheld ('?', empty, null).
+    labels and probs have shape (batch, k): the k best labels of each image, best first.
+    rejected: (batch,) booleans, images whose label is withheld ('?', empty, null). A batch of
+    probabilities in [0, 1] is formatted by NumPy's string functions a column at a time
+    (_columns); anything else (outputs of an identity layer, a name CSV must quote, ...) line
+    by line in Python (_rows). Both give the same bytes: a test compares them.
     """
+    names = printable_names(names)
+    columns = _columns(names, labels, probs, fmt, rejected)
+    return columns if columns is not None else _rows(names, labels, probs, fmt, rejected)
+
+
+def _rows(names: list[str], labels: Any, probs: Any, fmt: str, rejected: Any) -> list[str]:
     k = labels.shape[1]
     label_rows, prob_rows = labels.tolist(), probs.tolist()
-    names = printable_names(names)
     # the label column: the best label, or the format's mark where the answer is withheld
     heads: list[Any] = [lb[0] for lb in label_rows]
     if rejected is not None:
@@ -191,7 +207,7 @@ def prediction_lines(
             heads[i] = REJECTED[fmt]
     rows = zip(names, heads, label_rows, prob_rows, strict=True)
     if fmt == "csv":
-        if _CSV_SPECIAL.search("".join(names)):  # quoting: the csv module's, for the batch
+        if _csv_special("".join(names)):  # quoting: the csv module's, for the batch
             return _csv_lines(
                 [
                     [n, h, f"{p[0]:.6f}"]
@@ -199,8 +215,6 @@ def prediction_lines(
                     for n, h, lb, p in rows
                 ]
             )
-        if k == 1:
-            return [f"{n},{h},{p[0]:.6f}" for n, h, _, p in rows]
         return [
             f"{n},{h},{p[0]:.6f}"
             + "".join(f",{a},{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
@@ -216,10 +230,98 @@ def prediction_lines(
                 ]
             lines.append(json.dumps(obj))
         return lines
-    if k == 1:
-        return [f"{n}\t{h}\t{p[0]:.6f}" for n, h, _, p in rows]
     return [
-        f"{n}\t{h}\t{p[0]:.6f}\t"
+        f"{n}\t{h}\t{p[0]:.6f}"
+        + ("\t" if k > 1 else "")
         + " ".join(f"{a}:{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
         for n, h, lb, p in rows
     ]
+
+
+# repr(round(p, 6)) of the probabilities under 1e-4, which Python writes as 1e-06, 1.2e-05, ...
+_TINY = np.array([repr(q / 1e6) for q in range(100)])
+_JSON_ESCAPED = re.compile(r'["\\]|[^\x20-\x7e]')  # what json.dumps writes escaped
+
+
+def _columns(
+    names: list[str], labels: Any, probs: Any, fmt: str, rejected: Any
+) -> list[str] | None:
+    """The lines of a batch built column by column with np.strings; None where this cannot
+    give _rows' bytes (probabilities outside [0, 1], a name CSV quotes or JSON escapes)."""
+    if len(names) == 0 or not ((probs >= 0).all() and (probs <= 1).all()):
+        return None
+    joined = "".join(names)
+    if (fmt == "csv" and _csv_special(joined)) or (fmt == "jsonl" and _JSON_ESCAPED.search(joined)):
+        return None
+    micro = _micro_units(probs)
+    if micro is None:
+        return None
+    add = np.strings.add
+    digits = (labels + ord("0")).astype(np.uint32).view("U1")  # (b, k) code points as str
+    if fmt == "jsonl":
+        return _json_columns(names, digits, micro, rejected)
+    fixed = _fixed6(micro)  # (b, k) "0.999995"
+    head = digits[:, 0]
+    if rejected is not None:
+        head = np.where(rejected, REJECTED[fmt], head)
+    sep = "," if fmt == "csv" else "\t"
+    line = add(add(add(add(np.array(names), sep), head), sep), fixed[:, 0])
+    for j in range(1, labels.shape[1]):
+        before = "," if fmt == "csv" else ("\t" if j == 1 else " ")
+        pair = add(add(digits[:, j], "," if fmt == "csv" else ":"), fixed[:, j])
+        line = add(add(line, before), pair)
+    result: list[str] = line.tolist()
+    return result
+
+
+def _micro_units(probs: Any) -> Any:
+    """Probabilities as whole millionths, rounded as f"{p:.6f}" and round(p, 6) round them
+    (exactly, half to even); None when one lies so near a half millionth that the product's
+    own rounding (at most 2**-53 of it) could decide. For a float32 p = m / 2**e (m < 2**24),
+    x = p * 1e6 lies at least x / (2**25 * 1e6), about x * 3e-14, from any half: never here;
+    a float64 p rarely."""
+    scaled = np.asarray(probs, dtype=np.float64) * 1e6
+    micro = np.rint(scaled)
+    if (np.abs(np.abs(scaled - micro) - 0.5) <= scaled * 1e-15).any():
+        return None
+    return micro.astype(np.int64)
+
+
+def _fixed6(micro: Any) -> Any:
+    """Whole millionths 0..1,000,000 as "0.000000".."1.000000" (an array of str), built as
+    the code points of each string (a "U8" element is eight of them)."""
+    chars = np.empty((*micro.shape, 8), dtype=np.uint32)
+    chars[..., 0] = micro // 1_000_000 + ord("0")
+    chars[..., 1] = ord(".")
+    rest = micro % 1_000_000
+    for j in range(7, 1, -1):
+        chars[..., j] = rest % 10 + ord("0")
+        rest //= 10
+    return chars.view("U8")[..., 0]
+
+
+def _shortest(micro: Any) -> Any:
+    """Whole millionths as repr(round(p, 6)) writes them: 0.0, 1e-06, 0.5, 0.999995, 1.0."""
+    short = np.strings.rstrip(_fixed6(micro), "0")
+    short = np.where(np.strings.endswith(short, "."), np.strings.add(short, "0"), short)
+    return np.where(micro < 100, _TINY[np.minimum(micro, 99)], short)
+
+
+def _json_columns(names: list[str], digits: Any, micro: Any, rejected: Any) -> list[str]:
+    """jsonl lines as json.dumps writes them: probabilities as repr(round(p, 6))."""
+    add = np.strings.add
+    short = _shortest(micro)
+    head = digits[:, 0]
+    if rejected is not None:
+        head = np.where(rejected, "null", head)
+    line = add(add(add('{"input": "', np.array(names)), '", "label": '), head)
+    line = add(add(line, ', "probability": '), short[:, 0])
+    k = digits.shape[1]
+    if k > 1:
+        line = add(line, ', "top_k": [')
+        for j in range(k):
+            entry = add(add(add('{"label": ', digits[:, j]), ', "probability": '), short[:, j])
+            line = add(add(line, ", " if j else ""), add(entry, "}"))
+        line = add(line, "]")
+    result: list[str] = add(line, "}").tolist()
+    return result

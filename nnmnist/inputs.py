@@ -126,18 +126,35 @@ def read_npy_rows(path: Path, name: str, start: int, stop: int) -> NDArray[Any]:
 
 
 def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
-    """A .npy file batch by batch: memory stays at one batch."""
+    """A .npy file batch by batch, read in order from one open file: memory stays at one
+    batch."""
     with open_file(path, name, DataError) as f:
         header = check_npy(f, os.fstat(f.fileno()).st_size, name, DataError)
-    check_pixel_header(header, name)
-    shape = header.shape
-    if shape in ((28, 28), (784,)):
-        yield [name], to_pixels(read_npy_rows(path, name, 0, 1), name)
-        return
-    for start in range(0, shape[0], batch_size):
-        stop = min(start + batch_size, shape[0])
-        block = read_npy_rows(path, name, start, stop)
-        yield [f"{name}:{i}" for i in range(start, stop)], to_pixels(block, name)
+        check_pixel_header(header, name)
+        shape = header.shape
+        if shape in ((28, 28), (784,)):
+            yield [name], to_pixels(read_npy_rows(path, name, 0, 1), name)
+            return
+        if header.fortran_order:
+            for start in range(0, shape[0], batch_size):
+                stop = min(start + batch_size, shape[0])
+                yield (
+                    _row_names(name, start, stop),
+                    to_pixels(read_npy_rows(path, name, start, stop), name),
+                )
+            return
+        f.seek(header.data_offset)
+        for start in range(0, shape[0], batch_size):
+            n = min(batch_size, shape[0] - start)
+            block = np.fromfile(f, dtype=header.dtype, count=n * 784)
+            if block.size != n * 784:  # the file shrank after its header was checked
+                raise DataError(f"{name}: truncated while it was read")
+            yield _row_names(name, start, start + n), to_pixels(block.reshape(n, 784), name)
+
+
+def _row_names(name: str, start: int, stop: int) -> list[str]:
+    """file.npy:0, file.npy:1, ...: an input's rows as result lines name them."""
+    return [f"{name}:{i}" for i in range(start, stop)]
 
 
 def _load_npy(source: BinaryIO, name: str) -> NDArray[Any]:

@@ -274,7 +274,8 @@ def models_table(rows: list[dict[str, Any]]) -> None:
 
 def write_lines(lines: list[str]) -> None:
     """Result lines to stdout, as plain text (no markup, no wrapping)."""
-    sys.stdout.write("".join(line + "\n" for line in lines))
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 
 
