@@ -36,6 +36,9 @@ BIN = Path(sys.executable).parent
 NNMNIST = str(BIN / "nnmnist")
 TIME = shutil.which("time") or "/usr/bin/time"
 ROWS: list[dict[str, Any]] = []
+# Whole processes run as a user's would: with Python's compiled-module cache (some shells and
+# sandboxes set PYTHONDONTWRITEBYTECODE, which recompiles every nnmnist module on each start).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
@@ -72,7 +75,7 @@ def row(
     )
     shown = f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
     extra_text = "  ".join(
-        f"{k} {v:,.0f}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in extra.items()
+        f"{k} {v:.2f}" if k == "seconds" else f"{k} {v:,.0f}" for k, v in extra.items()
     )
     print(
         f"  {case:<34} {contender:<22} {shown:>12} {unit:<8} {'' if ratio is None else f'x{ratio:.2f}':>7}  {extra_text}",
@@ -115,18 +118,40 @@ def torch_loop(net: Network, x: np.ndarray, batch: int) -> Callable[[], Any] | N
         if i < len(net.weights) - 1:
             layers.append(act())
     model = torch.nn.Sequential(*layers, torch.nn.Softmax(dim=1)).eval()
-    xt = torch.from_numpy(x.astype(np.float32) / 255)
+    xt = torch.from_numpy(x)
 
-    def run() -> None:
+    def run() -> None:  # the same job as nnmnist's: from uint8 pixels, a batch at a time
         with torch.no_grad():
             for i in range(0, len(xt), batch):
-                model(xt[i : i + batch]).argmax(dim=1)
+                model(xt[i : i + batch].float() / 255).argmax(dim=1)
 
     return run
 
 
+def _float32(net: Network) -> Network:
+    return Network(
+        tuple(w.astype(np.float32) for w in net.weights),
+        tuple(b.astype(np.float32) for b in net.biases),
+        hidden=net.hidden,
+    )
+
+
 def _ours(net: Network, x: np.ndarray, n: int, batch: int) -> Callable[[], Any]:
     return lambda: [forward(net, x[i : i + batch]) for i in range(0, n, batch)]
+
+
+def alternated_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, timed in turn within every repeat, so that the
+    machine's slow spells fall on all of them alike (the ratios are what this suite reports)."""
+    for fn in fns.values():
+        fn()  # warm up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def inference(repeats: int, book: Network, shipped: Network, x: np.ndarray) -> None:
@@ -141,26 +166,29 @@ def inference(repeats: int, book: Network, shipped: Network, x: np.ndarray) -> N
         for batch in (1, 100, 1000, len(x)):
             n = 1000 if batch == 1 else len(x)  # batch 1 on a tenth of the images
             case = f"{name.split()[0]} {net.dtype}, batch {batch if batch < len(x) else 'all'}"
-            base = n / median_seconds(textbook_loop(net, x64[:n], batch), repeats)
-            row(case, "textbook loop float64", base, "img/s", None, True)
-            ours = n / median_seconds(_ours(net, x, n, batch), repeats)
-            row(case, "nnmnist", ours, "img/s", base, True)
+            fns = {
+                "textbook loop float64": textbook_loop(net, x64[:n], batch),
+                "nnmnist": _ours(net, x, n, batch),
+            }
             if net.dtype == np.float64:
-                net32 = Network(
-                    tuple(w.astype(np.float32) for w in net.weights),
-                    tuple(b.astype(np.float32) for b in net.biases),
-                    hidden=net.hidden,
-                )
-                ours32 = n / median_seconds(_ours(net32, x, n, batch), repeats)
-                row(case, "nnmnist, float32 copy", ours32, "img/s", base, True)
+                fns["nnmnist, float32 copy"] = _ours(_float32(net), x, n, batch)
+            seconds = alternated_medians(fns, 2 * repeats + 1)
             torch_run = torch_loop(net, x[:n], batch)
             if torch_run is not None:
+                # PyTorch's OpenMP threads spin after each operation, and so do OpenBLAS's:
+                # interleaved with NumPy they slow each other down (PyTorch to a third, in a
+                # trial), so PyTorch runs on its own, after a pause on either side.
+                time.sleep(0.5)
+                seconds["pytorch cpu float32"] = median_seconds(torch_run, 2 * repeats + 1)
+                time.sleep(0.5)
+            base = n / seconds["textbook loop float64"]
+            for contender, secs in seconds.items():
                 row(
                     case,
-                    "pytorch cpu float32",
-                    n / median_seconds(torch_run, repeats),
+                    contender,
+                    n / secs,
                     "img/s",
-                    base,
+                    None if contender.startswith("textbook") else base,
                     True,
                 )
 
@@ -176,7 +204,12 @@ def timed_process(
             if pty:  # a terminal for stderr and stdout, so that the live table animates
                 full = ["script", "-qec", " ".join(f"'{c}'" for c in full), "/dev/null"]
             subprocess.run(
-                full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=stdin, check=True
+                full,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=stdin,
+                check=True,
+                env=ENV,
             )
             wall, peak = report.read().split()[-2:]
         walls.append(float(wall))
@@ -186,6 +219,7 @@ def timed_process(
 
 
 def processes(repeats: int, book_pkl: Path, mnist_dir: Path | None) -> None:
+    """book_pkl: the book's network in float32, as the book's own sample_weight.pkl is."""
     print("\nwhole processes (median wall seconds, peak memory; ratio against the baseline)")
     env_cmd = [NNMNIST, "evaluate", "--batch-size", "100", "--weights", str(book_pkl)]
     if mnist_dir is not None:
@@ -211,27 +245,61 @@ def processes(repeats: int, book_pkl: Path, mnist_dir: Path | None) -> None:
         row("start-up", f"nnmnist {args[0]}", w, "s", wall, False, peak_mb=p)
 
 
-def predict_and_scaling(repeats: int, book_pkl: Path, x: np.ndarray, folder: Path) -> None:
+def predict_and_scaling(
+    repeats: int, book_pkl: Path, book32_pkl: Path, x: np.ndarray, folder: Path
+) -> None:
     print("\npredict end to end (images/s; peak memory) and how it scales")
-    for n in (1_000, 10_000, 100_000, 1_000_000):
+    for n in (1_000, 10_000, 100_000, 200_000, 1_000_000):
         path = folder / f"x{n}.npy"
         reps = np.resize(x, (n, 784))
         np.save(path, reps)
         del reps
-        wall, peak = timed_process(
-            [NNMNIST, "predict", str(path), "--weights", str(book_pkl), "--format", "csv"],
-            repeats if n <= 100_000 else 1,
-        )
-        row(
-            f"predict .npy, {n:,} images",
-            "nnmnist (book weights)",
-            n / wall,
-            "img/s",
-            None,
-            True,
-            peak_mb=peak,
-            seconds=wall,
-        )
+        reps_n = repeats if n <= 200_000 else 3
+        base = None
+        if n >= 200_000:  # the hand-written script: memory-mapped, float32, one f-string a line
+            wall, peak = timed_process(
+                [sys.executable, str(HERE / "numpy_predict.py"), str(path), str(book32_pkl)], reps_n
+            )
+            base = n / wall
+            row(
+                f"predict .npy, {n:,} images",
+                "hand-written NumPy",
+                base,
+                "img/s",
+                None,
+                True,
+                peak_mb=peak,
+                seconds=wall,
+            )
+        for label, weights in (("book float32", book32_pkl), ("book float64", book_pkl)):
+            wall, peak = timed_process(
+                [NNMNIST, "predict", str(path), "--weights", str(weights), "--format", "csv"],
+                reps_n,
+            )
+            row(
+                f"predict .npy, {n:,} images",
+                f"nnmnist ({label})",
+                n / wall,
+                "img/s",
+                base,
+                True,
+                peak_mb=peak,
+                seconds=wall,
+            )
+        if n == 1_000_000:
+            wall, peak = timed_process(
+                [NNMNIST, "predict", str(path), "--model", "mlp", "--format", "csv"], 1
+            )
+            row(
+                f"predict .npy, {n:,} images",
+                "nnmnist (shipped MLP)",
+                n / wall,
+                "img/s",
+                None,
+                True,
+                peak_mb=peak,
+                seconds=wall,
+            )
         path.unlink()
     pngs = folder / "png"
     pngs.mkdir()
@@ -324,6 +392,12 @@ def dask_engines(book_pkl: Path, x: np.ndarray, folder: Path, n: int = 2_000_000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["inference", "processes", "predict", "dask"],
+        help="run these sections only (default: all)",
+    )
     parser.add_argument("--json", default="bench-results/bench.json")
     default_data = HERE.parents[1] / "shared" / "data" / "mnist"
     parser.add_argument("--data", default=os.environ.get("NNMNIST_DATA", str(default_data)))
@@ -346,12 +420,18 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        book_pkl = folder / "book.pkl"
+        book_pkl, book32_pkl = folder / "book.pkl", folder / "book32.pkl"
         save_weights(book, book_pkl)
-        inference(args.repeats, book, shipped, x)
-        processes(args.repeats, book_pkl, mnist_dir)
-        predict_and_scaling(args.repeats, book_pkl, x, folder)
-        dask_engines(book_pkl, x, folder)
+        save_weights(_float32(book), book32_pkl)
+        only = set(args.only or ["inference", "processes", "predict", "dask"])
+        if "inference" in only:
+            inference(args.repeats, book, shipped, x)
+        if "processes" in only:
+            processes(args.repeats, book32_pkl, mnist_dir)
+        if "predict" in only:
+            predict_and_scaling(args.repeats, book_pkl, book32_pkl, x, folder)
+        if "dask" in only:
+            dask_engines(book_pkl, x, folder)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
