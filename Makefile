@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Two stamps: running nnmnist needs only its own dependencies; the tests add the dev tools and
-# the Dask extra.
+# Two stamps: running nnmnist needs only its own dependencies; the tests add the dev tools, the
+# Dask extra and the interchange extra (ONNX, safetensors).
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
@@ -16,7 +16,7 @@ $(RUN_STAMP): pyproject.toml
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,dask]'
+	$(BIN)/pip install --quiet -e '.[dev,dask,interchange]'
 	touch $(STAMP)
 
 install: $(RUN_STAMP)
@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_convnet.py
+	$(BIN)/python bench/bench_onnx.py
 	$(BIN)/python bench/photos.py
 
 lint: $(STAMP)

@@ -67,8 +67,31 @@ def load_weights(path: str | os.PathLike[str], spec: str | None = None) -> Netwo
     data = read_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES)
     if not data:
         raise WeightsError(f"{path}: empty file, not a weight file")
-    obj = _read_npz(path, data) if data[:4] == b"PK\x03\x04" else _read_pickle(path, data)
+    if data[:4] == b"PK\x03\x04":
+        obj = _read_npz(path, data)
+    elif path.suffix == ".safetensors" or _looks_like_safetensors(data):
+        obj = _read_safetensors(path, data, spec)
+    else:
+        obj = _read_pickle(path, data)
     return network_from_dict(obj, str(path), spec)
+
+
+def _looks_like_safetensors(data: bytes) -> bool:
+    from nnmnist.interchange import looks_like_safetensors
+
+    return looks_like_safetensors(data)
+
+
+def _read_safetensors(path: Path, data: bytes, spec: str | None) -> dict[str, Any]:
+    import warnings
+
+    from nnmnist.errors import InputNotice
+    from nnmnist.interchange import from_safetensors
+
+    obj, note = from_safetensors(data, str(path), spec)
+    if note:
+        warnings.warn(f"{printable(str(path))}: {note}", InputNotice, stacklevel=3)
+    return obj
 
 
 # A pickle starts with PROTO (protocol 2 and later), or, in protocols 0 and 1, with the opening
@@ -313,24 +336,43 @@ def network_to_dict(net: Network, meta: dict[str, Any] | None = None) -> dict[st
     return obj
 
 
+SAVE_FORMATS = {".npz": "npz", ".safetensors": "safetensors", ".onnx": "onnx", ".pkl": "pkl"}
+
+
 def save_weights(
     net: Network,
     path: str | os.PathLike[str],
     meta: dict[str, Any] | None = None,
     *,
     overwrite: bool = False,
+    fmt: str | None = None,
 ) -> None:
-    """Write the network through the one writer: .npz by that suffix, the book's pickle
-    otherwise. overwrite: replace an existing file this run did not write."""
+    """Write the network through the one writer, in the format its suffix names (fmt, if
+    given, instead): .npz, .safetensors, .onnx (interchange.py), else the book's pickle.
+    overwrite: replace an existing file this run did not write."""
     path = Path(path)
+    fmt = fmt or SAVE_FORMATS.get(path.suffix.lower(), "pkl")
     obj = network_to_dict(net, meta)
     if not _plain(obj[META_KEY]):
         raise WeightsError(f"{path}: meta must be plain strings and numbers")
+    if fmt in ("onnx", "safetensors"):  # built in memory first: a missing package writes nothing
+        from nnmnist import interchange
+
+        meta_net = Network(
+            net.weights, net.biases, net.hidden, net.output, obj[META_KEY], net.layers
+        )
+        encoded = (
+            interchange.onnx_bytes(meta_net)
+            if fmt == "onnx"
+            else interchange.safetensors_bytes(meta_net)
+        )
 
     def write(f: BinaryIO) -> None:
-        if path.suffix == ".npz":
+        if fmt == "npz":
             arrays = {k: v for k, v in obj.items() if k != META_KEY}
             np.savez(f, **arrays, meta=np.array(json.dumps(obj[META_KEY])))
+        elif fmt in ("onnx", "safetensors"):
+            f.write(encoded)
         else:
             pickle.dump(obj, f, protocol=4)
 

@@ -2,7 +2,7 @@
 
 A package with a room per command: `base.py` holds the app and turns failures into lines and
 exit statuses, `options.py` the options every command shares (defined once), and `init.py`,
-`evaluate.py`, `predict.py`, `train.py` and `models.py` one command each. Heavy modules are
+`evaluate.py`, `predict.py`, `train.py`, `models.py` and `export.py` one command each. Heavy modules are
 imported inside the commands, and `main` imports only the command it runs (Typer builds a
 command from its signature, about 3 ms each), so `--help` and `--version` stay fast.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-COMMANDS = ("init", "evaluate", "predict", "train", "models")
+COMMANDS = ("init", "evaluate", "predict", "train", "models", "export")
 
 
 def load_commands(names: tuple[str, ...] = COMMANDS) -> None:

@@ -265,6 +265,39 @@ def hostile_state(w) -> None:
     (OUT / "cache-garbage" / "mnist_784.npz").write_bytes(b"not an archive")
 
 
+def hostile_safetensors(w) -> None:
+    """safetensors files whose header lies (issue 17): sizes, offsets, dtypes."""
+    import json
+
+    def st(header: dict, body: bytes = b"", claimed: int | None = None) -> bytes:
+        text = json.dumps(header).encode()
+        return struct.pack("<Q", len(text) if claimed is None else claimed) + text + body
+
+    w("header-1tb.safetensors", st({}, claimed=1 << 40))
+    w(
+        "tensor-past-end.safetensors",
+        st({"W1": {"dtype": "F32", "shape": [784, 10], "data_offsets": [0, 31360]}}, b"\0" * 64),
+    )
+    w(
+        "tensor-2gb-shape.safetensors",
+        st({"0.weight": {"dtype": "F64", "shape": [65536, 32768], "data_offsets": [0, 1 << 34]}}),
+    )
+    w(
+        "tensors-overlap.safetensors",
+        st(
+            {
+                "0.weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "0.bias": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            },
+            b"\0" * 12,
+        ),
+    )
+    w(
+        "object-dtype.safetensors",
+        st({"W1": {"dtype": "O", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8),
+    )
+
+
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -390,6 +423,7 @@ def main() -> None:
     hostile_pickles(w)
     hostile_archives(w)
     hostile_state(w)
+    hostile_safetensors(w)
 
     # --- output targets
     (OUT / "existing.pkl").write_bytes(pk(weights()))
