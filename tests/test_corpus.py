@@ -593,6 +593,24 @@ EXTRA: list[Case] = [
         1,
         "evil\\x1b]0;title\\x07.png: not an image nnmnist reads",
     ),
+    # --- safetensors headers that lie (issue 17)
+    Case("safetensors header of 1 TB", [*EV, "header-1tb.safetensors"], 1, "header claims"),
+    Case(
+        "safetensors tensor past the end",
+        [*EV, "tensor-past-end.safetensors"],
+        1,
+        "tensor 'W1' needs 31,360 bytes",
+    ),
+    Case(
+        "safetensors tensor of 16 GB declared",
+        [*EV, "tensor-2gb-shape.safetensors"],
+        1,
+        "needs 17,179,869,184 bytes",
+    ),
+    Case("safetensors tensors overlap", [*EV, "tensors-overlap.safetensors"], 1, "overlap"),
+    Case(
+        "safetensors object dtype", [*EV, "object-dtype.safetensors"], 1, "must be F16, F32 or F64"
+    ),
 ]
 
 # Large inputs stream: a line per image, and memory stays within the same bound (the .npy's
