@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Two stamps: running nnmnist needs only its own dependencies; the tests add the dev tools, the
-# Dask extra and the interchange extra (ONNX, safetensors).
+# Dask extra, the interchange extra (ONNX, safetensors) and the plot extra (matplotlib).
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev evaluate test lint bench clean
+.PHONY: install install-dev evaluate test lint bench docs clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(RUN_STAMP): pyproject.toml
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,dask,interchange]'
+	$(BIN)/pip install --quiet -e '.[dev,dask,interchange,plot]'
 	touch $(STAMP)
 
 install: $(RUN_STAMP)
@@ -38,9 +38,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_onnx.py
 	$(BIN)/python bench/photos.py
 
+## The README's pictures in docs/ (nnmnist plot, and a screenshot of an HTML report).
+docs: $(STAMP)
+	$(BIN)/python docs/make_pictures.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check nnmnist tests bench
-	$(BIN)/ruff format --check nnmnist tests bench
+	$(BIN)/ruff check nnmnist tests bench docs
+	$(BIN)/ruff format --check nnmnist tests bench docs
 	$(BIN)/mypy
 
 test: lint

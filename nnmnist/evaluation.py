@@ -119,10 +119,12 @@ def evaluate(
     labels: NDArray[np.integer],
     batch_size: int,
     on_batch: Callable[[BatchReport], None] | None = None,
+    on_probs: Callable[[int, NDArray[np.floating]], None] | None = None,
 ) -> Evaluation:
     """Predict images (N, 784) batch by batch and count against labels (N,).
 
     The final partial batch counts; the running accuracy after each batch is correct / seen.
+    on_probs(first row, probabilities): each batch's outputs, for a report that shows them.
     """
     n = int(labels.shape[0])
     batches = -(-n // batch_size)
@@ -137,6 +139,8 @@ def evaluate(
                 f"the weights give NaN or infinite outputs for image {bad} "
                 "(they are too large to compute with)"
             )
+        if on_probs is not None:
+            on_probs(lo, probs)
         y_true = labels[lo : lo + batch_size]
         hit = y_pred == y_true
         result.confidence.append(probs.max(axis=1).astype(np.float32))

@@ -68,3 +68,28 @@ def remove_old_parts(folder: Path) -> None:
         old_part = name.startswith("part-") and name.rsplit(".", 1)[-1] in ("txt", "csv", "jsonl")
         if (old_part or name == "manifest.json") and entry.is_file(follow_symlinks=False):
             Path(entry.path).unlink()
+
+
+def write_bytes(path: Path, data: bytes, force: bool, option: str) -> None:
+    """One file a command makes (a report, a picture), written whole or not at all through the
+    atomic writer; an existing file only with --force, and never one of the run's inputs."""
+    from nnmnist.atomic import RefusedTarget, write_file
+
+    if path.is_dir():
+        raise NnmnistError(f"{path}: is a folder; give {option} a file name")
+    if path.exists() and not force:
+        raise NnmnistError(f"{path}: already exists; pass --force to overwrite it")
+    try:
+        if path.parent != Path(""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, lambda f: f.write(data), overwrite=force)
+    except RefusedTarget as exc:
+        raise NnmnistError(f"{path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise NnmnistError(
+            f"{path}: cannot write ({exc.strerror or exc}); nothing was changed"
+        ) from None
+
+
+def write_text(path: Path, text: str, force: bool, option: str) -> None:
+    write_bytes(path, text.encode("utf-8"), force, option)

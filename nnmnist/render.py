@@ -186,7 +186,6 @@ def _to_stdout(draw: Callable[[Console], None]) -> None:
 def _report(
     console: Console, result: Evaluation, heading: str, min_confidence: float | None
 ) -> None:
-    precision, recall = precision_recall(result.confusion)
     console.print(
         Text.assemble(
             ("accuracy ", "bold"),
@@ -195,6 +194,14 @@ def _report(
         )
     )
     console.print(printable(heading), markup=False, emoji=False, soft_wrap=True)
+    console.print(confusion_table(result.confusion))
+    _tradeoff(console, result, min_confidence)
+
+
+def confusion_table(confusion: Any) -> Table:
+    """The confusion matrix with recall per row and precision per column, cells coloured by
+    how much of their row they hold."""
+    precision, recall = precision_recall(confusion)
     table = _report_table(
         "confusion matrix (rows: true digit, columns: predicted digit)",
         show_footer=True,
@@ -205,14 +212,13 @@ def _report(
         table.add_column(str(d), justify="right", footer=_percent(precision[d]))
     table.add_column("recall%", justify="right", style="bold", footer="")
     for t in range(10):
-        row = result.confusion[t]
+        row = confusion[t]
         cells = [
             Text(str(int(c)), style=_cell_style(int(c), int(row.sum()), p == t))
             for p, c in enumerate(row)
         ]
         table.add_row(str(t), *cells, _percent(recall[t]))
-    console.print(table)
-    _tradeoff(console, result, min_confidence)
+    return table
 
 
 def _report_table(title: str, **extra: Any) -> Table:
@@ -495,3 +501,77 @@ def show_number(
         digits.append(f"{int(p.argmax())}", style="bold green")
         digits.append(f" {float(p.max()):.1%}  ")
     console.print(digits, highlight=False, soft_wrap=True)
+
+
+def show_images(
+    console: Console, title: str, images: Any, captions: list[str], per_row: int = 0
+) -> None:
+    """Small pictures (each (rows, cols) of grey levels 0-255, an even number of rows) side by
+    side in half blocks, a caption under each, as many to a row as the terminal holds."""
+    colour = console.color_system is not None and not console.no_color
+    console.print(Text(title, style="bold"), markup=False, highlight=False)
+    if not len(images):
+        return
+    width = images[0].shape[1] + 2
+    per_row = per_row or max(1, console.width // width)
+    for lo in range(0, len(images), per_row):
+        blocks = [_half_blocks(img, img < -1, colour) for img in images[lo : lo + per_row]]
+        for r in range(len(blocks[0])):
+            line = Text()
+            for b in blocks:
+                line += b[r] + Text("  ")
+            console.print(line, no_wrap=True, crop=True)
+        console.print(
+            "".join(c[: width - 1].ljust(width) for c in captions[lo : lo + per_row]),
+            markup=False,
+            highlight=False,
+        )
+
+
+def show_chart(
+    console: Console, title: str, series: list[tuple[str, str, Any, Any]], height: int = 12
+) -> None:
+    """Curves in half blocks, one colour each: (name, colour, xs, ys) per series; the y range
+    written at the left, the x range under the plot."""
+    import numpy as np
+
+    width = min(72, console.width - 10)
+    xs = np.concatenate([np.asarray(x, float) for _, _, x, _ in series])
+    ys = np.concatenate([np.asarray(y, float) for _, _, _, y in series])
+    x0, x1 = float(xs.min()), float(xs.max())
+    y0, y1 = float(ys.min()), float(ys.max())
+    if y1 - y0 < 1e-12:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    grid: list[list[str | None]] = [[None] * width for _ in range(2 * height)]
+    for _, colour, x, y in series:
+        cols = np.clip(
+            ((np.asarray(x, float) - x0) / max(x1 - x0, 1e-12) * (width - 1)).round(), 0, width - 1
+        )
+        rows = np.clip(
+            ((y1 - np.asarray(y, float)) / (y1 - y0) * (2 * height - 1)).round(), 0, 2 * height - 1
+        )
+        for c, r in zip(cols.astype(int), rows.astype(int), strict=True):
+            grid[r][c] = colour
+    console.print(Text(title, style="bold"), markup=False, highlight=False)
+    for r in range(0, 2 * height, 2):
+        label = f"{y1:8.3g} " if r == 0 else f"{y0:8.3g} " if r == 2 * height - 2 else " " * 9
+        line = Text(label + "│")
+        for c in range(width):
+            top, bottom = grid[r][c], grid[r + 1][c]
+            if top and bottom:
+                line.append(
+                    "█" if top == bottom else "▀",
+                    style=top if top == bottom else f"{top} on {bottom}",
+                )
+            elif top or bottom:
+                line.append("▀" if top else "▄", style=top or bottom or "")
+            else:
+                line.append(" ")
+        console.print(line, no_wrap=True, crop=True)
+    console.print(" " * 9 + "└" + "─" * width, highlight=False)
+    console.print(f"{'':9} {x0:<10.3g}{'':{max(0, width - 20)}}{x1:>10.3g}", highlight=False)
+    legend = Text(" " * 10)
+    for name, colour, _, _ in series:
+        legend.append("━━ ", style=colour)
+        legend.append(f"{name}   ")
+    console.print(legend, highlight=False)

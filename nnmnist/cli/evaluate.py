@@ -86,6 +86,15 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a report as one self-contained HTML page: the running accuracy, "
+            "the confusion matrix linked to the misread digits, per-class figures and the 100 "
+            "most confident mistakes.",
+            show_default=False,
+        ),
+    ] = None,
     force: ForceOption = False,
     min_confidence: Annotated[
         float | None,
@@ -115,6 +124,8 @@ def evaluate(
         nnmnist evaluate --format json | jq .accuracy
 
         nnmnist evaluate --data path/to/mnist-idx-folder --split notebook
+
+        nnmnist evaluate --report report.html
     """
     from nnmnist import data as datasets
     from nnmnist import render
@@ -137,6 +148,7 @@ def evaluate(
     images, labels = ds.images[:limit], ds.labels[:limit]
     if errors is not None:
         prepare_folder(errors, force, "--errors")
+    collect = None
     render.message(
         f"evaluating {name} ({net.describe()}) on {len(labels):,} images, {heading}, "
         f"batches of {batch_size}"
@@ -150,9 +162,13 @@ def evaluate(
         if engine is EngineName.dask or scheduler:
             result = _on_dask(net, ds, len(labels), batch_size, chunk_size, scheduler)
         else:
-            result = _locally(net, images, labels, batch_size, every)
+            collect = _collector(labels) if report is not None else None
+            result = _locally(net, images, labels, batch_size, every, collect)
     if errors is not None:
         _write_errors(net, ds, limit, errors, force)
+    if report is not None:
+        mistakes = collect.mistakes() if collect is not None else None
+        _write_report(report, net, ds, limit, result, heading, name, force, mistakes)
     extra: dict[str, Any] = {}
     if min_confidence is not None:
         covered, accepted_accuracy = result.coverage(min_confidence)
@@ -214,13 +230,68 @@ def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: boo
     render.message(f"wrote {count} misclassified images to {folder}")
 
 
-def _locally(net: Any, images: Any, labels: Any, batch_size: int, every: int | None) -> Any:
+def _collector(labels: Any) -> Any:
+    from nnmnist.report import MistakeCollector
+
+    return MistakeCollector(labels)
+
+
+def _write_report(
+    path: Path,
+    net: Any,
+    ds: Any,
+    limit: int | None,
+    result: Any,
+    data: str,
+    name: str,
+    force: bool,
+    mistakes: Any = None,
+) -> None:
+    """The evaluation as one HTML page (report.py), written through the atomic writer;
+    mistakes collected during the evaluation, or (Dask) found by a pass here."""
+    import shlex
+    import sys
+
+    from nnmnist import render, report
+    from nnmnist.core.network import forward
+    from nnmnist.outputs import write_text
+
+    images, labels = ds.images[:limit], ds.labels[:limit]
+    names = getattr(ds, "names", None) or [f"mnist-{ds.split}:{i}" for i in range(len(labels))]
+    if mistakes is None:
+        mistakes = report.find_mistakes(lambda x: forward(net, x), images, labels)
+    summary = {
+        "model": f"{name} ({net.describe()})",
+        "data": data,
+        "accuracy": f"{result.accuracy:.4f} ({result.correct:,} of {result.total:,} images)",
+        "batches": f"{len(result.running_accuracy):,} of {result.batch_size:,} images",
+        "speed": f"{result.total / max(result.seconds, 1e-9):,.0f} images/s",
+    }
+    page = report.evaluation_page(
+        result,
+        mistakes,
+        images,
+        labels,
+        names,
+        title=f"nnmnist evaluate: accuracy {result.accuracy:.4f}",
+        summary=summary,
+        command=shlex.join(["nnmnist", *sys.argv[1:]]),
+    )
+    write_text(path, page, force, "--report")
+    render.message(f"wrote {path}: {len(mistakes.index):,} misread images")
+
+
+def _locally(
+    net: Any, images: Any, labels: Any, batch_size: int, every: int | None, on_probs: Any = None
+) -> Any:
     from nnmnist import render
     from nnmnist.evaluation import evaluate as run_evaluation
 
     batches = -(-len(labels) // batch_size)
     with render.EvalProgress(batches, every=every) as progress:
-        return run_evaluation(net, images, labels, batch_size, on_batch=progress.update)
+        return run_evaluation(
+            net, images, labels, batch_size, on_batch=progress.update, on_probs=on_probs
+        )
 
 
 def _on_dask(

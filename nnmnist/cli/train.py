@@ -131,6 +131,14 @@ def train(
     ] = False,
     fmt: ReportFormatOption = ReportFormat.text,
     as_json: JsonOption = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a report of the run as one self-contained HTML page: curves, a "
+            "table per epoch, and the best epoch's evaluation on the MNIST test split.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train the network with backpropagation on the MNIST training images.
 
@@ -207,7 +215,7 @@ def train(
         f"{ds.source} ({config.val_size:,} held out), seed {config.seed}"
         + (f", resuming after epoch {trainer.epoch}" if resume else "")
     )
-    _run_and_report(trainer, meta, out, ckpt, force or resume, fmt)
+    _run_and_report(trainer, meta, out, ckpt, force or resume, fmt, report)
     if not keep_checkpoint:
         ckpt.unlink(missing_ok=True)  # finished: nothing to resume
 
@@ -334,7 +342,13 @@ def _restore(trainer: Any, saved: dict[str, Any], ckpt: Path) -> None:
 
 
 def _run_and_report(
-    trainer: Any, meta: dict[str, Any], out: Path, ckpt: Path, replace: bool, fmt: ReportFormat
+    trainer: Any,
+    meta: dict[str, Any],
+    out: Path,
+    ckpt: Path,
+    replace: bool,
+    fmt: ReportFormat,
+    report: Path | None = None,
 ) -> None:
     """Train with a save after every better epoch and a checkpoint after every epoch, then
     score the best epoch on the bundled test split and report."""
@@ -348,7 +362,16 @@ def _run_and_report(
     from nnmnist.weights import save_weights
 
     def save_best() -> None:
-        meta.update(best_epoch=trainer.best_epoch, val_accuracy=trainer.val_accuracy)
+        from dataclasses import asdict
+
+        meta.update(
+            best_epoch=trainer.best_epoch,
+            val_accuracy=trainer.val_accuracy,
+            # for nnmnist plot history; without the seconds, so that a seed gives the same bytes
+            history=[
+                {k: v for k, v in asdict(r).items() if k != "seconds"} for r in trainer.history
+            ],
+        )
         save_weights(trainer.best_network(), out, meta, overwrite=replace)
 
     def on_epoch(report: Any) -> None:
@@ -386,6 +409,8 @@ def _run_and_report(
         f"{render.maybe(trainer.val_accuracy)}, test accuracy {result.accuracy:.4f}, "
         f"{seconds:.1f} s of training"
     )
+    if report is not None:
+        _write_report(report, trainer, meta, result, test, out, replace)
     if fmt is ReportFormat.json:
         from dataclasses import asdict
 
@@ -401,3 +426,39 @@ def _run_and_report(
                 "seconds": seconds,
             }
         )
+
+
+def _write_report(
+    path: Path, trainer: Any, meta: dict[str, Any], result: Any, test: Any, out: Path, force: bool
+) -> None:
+    """The run as one HTML page: curves and epochs on top, then the test evaluation."""
+    from dataclasses import asdict
+
+    from nnmnist import render
+    from nnmnist import report as pages
+    from nnmnist.core.network import forward
+    from nnmnist.outputs import write_text
+
+    net = trainer.best_network()
+    mistakes = pages.find_mistakes(lambda x: forward(net, x), test.images, test.labels)
+    history = [asdict(r) for r in trainer.history]
+    page = pages.evaluation_page(
+        result,
+        mistakes,
+        test.images,
+        test.labels,
+        [f"mnist-test:{i}" for i in range(len(test.labels))],
+        title=f"nnmnist train: {net.describe()}, test accuracy {result.accuracy:.4f}",
+        summary={
+            "weights": str(out),
+            "model": net.describe(),
+            "best epoch": f"{trainer.best_epoch} of {len(history)}",
+            "validation accuracy": render.maybe(trainer.val_accuracy),
+            "test accuracy": f"{result.accuracy:.4f} ({result.correct:,} of {result.total:,})",
+            "training time": f"{sum(h['seconds'] for h in history):.1f} s",
+        },
+        command=str(meta.get("command", "")),
+        extra=pages.training_section(history, trainer.config.to_dict()),
+    )
+    write_text(path, page, force, "--report")
+    render.message(f"wrote {path}")
