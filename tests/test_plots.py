@@ -174,3 +174,13 @@ def test_report_refuses_to_overwrite(tmp_path):
     result = run(["evaluate", "--model", "mlp", "--limit", "100", "--report", "r.html"], tmp_path)
     assert result.returncode == 1 and "r.html: already exists; pass --force" in result.stderr
     assert (tmp_path / "r.html").read_text() == "keep"
+
+
+def test_without_matplotlib_one_line_says_how_to_get_it(runner, tmp_path, monkeypatch):
+    from nnmnist.cli import app
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    result = runner.invoke(app, ["plot", "activations", "-o", str(tmp_path / "a.png")])
+    assert result.exit_code == 1
+    assert "plots need matplotlib: pip install 'nnmnist[plot]'" in result.output
+    assert not (tmp_path / "a.png").exists()

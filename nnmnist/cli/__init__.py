@@ -2,9 +2,9 @@
 
 A package with a room per command: `base.py` holds the app and turns failures into lines and
 exit statuses, `options.py` the options every command shares (defined once), and `init.py`,
-`evaluate.py`, `predict.py`, `train.py`, `models.py` and `export.py` one command each. Heavy modules are
-imported inside the commands, and `main` imports only the command it runs (Typer builds a
-command from its signature, about 3 ms each), so `--help` and `--version` stay fast.
+`evaluate.py`, `predict.py`, `train.py`, `models.py`, `export.py` and `plot.py` one command
+each. Heavy modules are imported inside the commands, and `main` imports only the command it
+runs (Typer builds a command from its signature, a few ms each), so that start-up stays short.
 """
 
 from __future__ import annotations

@@ -175,14 +175,10 @@ def _out_of_range(match: re.Match[str]) -> str:
     value, bounds = float(match.group(1)), match.group(2)
     low = re.search(r"^(\S+?)(<=?)x|x(>=?)(\S+)$", bounds)  # "1<=x..." or "x>=1"
     if low is not None:
-        bound, strict = (
-            (low.group(1), low.group(2) == "<")
-            if low.group(1)
-            else (
-                low.group(4),
-                low.group(3) == ">",
-            )
-        )
+        if low.group(1):
+            bound, strict = low.group(1), low.group(2) == "<"
+        else:
+            bound, strict = low.group(4), low.group(3) == ">"
         if value < float(bound) or (strict and value == float(bound)):
             return f"must be {'more than' if strict else 'at least'} {bound}"
     high = re.search(r"x(<=?)(\S+)$", bounds)
