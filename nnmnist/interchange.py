@@ -12,6 +12,7 @@ array, as every reader in nnmnist does. Nothing here runs code from a file.
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 from typing import Any
@@ -236,7 +237,7 @@ def read_safetensors(
         ):
             raise WeightsError(f"{name}: tensor {shown!r} has a malformed shape or offsets")
         begin, end = offsets
-        need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        need = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
         if not 0 <= begin <= end <= body_size or end - begin != need:
             raise WeightsError(
                 f"{name}: tensor {shown!r} needs {need:,} bytes at {begin:,}..{end:,}; "

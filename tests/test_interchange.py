@@ -232,6 +232,12 @@ HOSTILE = {
         ),
         "needs",
     ),
+    "a shape whose size overflows 64 bits": (
+        _safetensors(
+            {"W1": {"dtype": "F32", "shape": [2**31 - 1] * 4, "data_offsets": [0, 16]}}, b"\0" * 16
+        ),
+        "needs 85,070,591,571,778,290,947,995,441,078,751,723,524 bytes",
+    ),
     "an object dtype": (
         _safetensors({"W1": {"dtype": "O", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8),
         "weights must be F16, F32 or F64",
