@@ -150,11 +150,7 @@ def _inference() -> Any:
 
 def history_figure(history: list[dict[str, Any]], title: str) -> Any:
     """Loss, training and validation accuracy and learning rate per epoch."""
-    if not history:
-        raise NnmnistError(
-            "this weight file records no training history (files written by nnmnist train "
-            "from this version on do)"
-        )
+    require_history(history)
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (left, mid, right) = plt.subplots(1, 3, figsize=(11, 3.4))
@@ -175,6 +171,14 @@ def history_figure(history: list[dict[str, Any]], title: str) -> Any:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def require_history(history: list[dict[str, Any]]) -> None:
+    if not history:
+        raise NnmnistError(
+            "this weight file records no training history (files written by nnmnist train "
+            "from this version on do)"
+        )
 
 
 def confusion_figure(confusion: NDArray[np.int64], title: str) -> Any:

@@ -159,14 +159,9 @@ def _weights(
     w = net.weights[0]
     pictures = w.T.reshape(-1, 28, 28) if w.ndim == 2 else w[:, 0]
     pictures = pictures[:units]
+    zoom = 1 if w.ndim == 2 else 4  # a filter is a few pixels wide: drawn four times larger
     scaled = [
-        np.repeat(
-            np.repeat(
-                ((p - p.min()) / (np.ptp(p) or 1) * 255).astype(int), 1 if w.ndim == 2 else 4, 0
-            ),
-            1 if w.ndim == 2 else 4,
-            1,
-        )
+        np.kron(((p - p.min()) / (np.ptp(p) or 1) * 255).astype(int), np.ones((zoom, zoom), int))
         for p in pictures
     ]
     render.show_images(
@@ -180,15 +175,12 @@ def _weights(
 
 def _history(weights: Any, model: Any, spec: Any, fmt: Any) -> Any:
     from nnmnist import plots, render
-    from nnmnist.errors import NnmnistError
 
     net, _, label = load_network(weights, None, model=model, spec=spec)
     history = net.meta.get("history") or []
     if fmt is not None:
         return plots.save(plots.history_figure(history, f"training of {label}"), fmt)
-    if not history:
-        plots.history_figure(history, label)  # raises the error that says why
-        raise NnmnistError("no history")  # pragma: no cover
+    plots.require_history(history)
     epochs = [h["epoch"] for h in history]
     series = [("train accuracy", "blue", epochs, [h["train_accuracy"] for h in history])]
     val = [(h["epoch"], h["val_accuracy"]) for h in history if h.get("val_accuracy") is not None]
