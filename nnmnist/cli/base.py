@@ -61,7 +61,7 @@ class _Group(TyperGroup):
 app = typer.Typer(
     name="nnmnist",
     cls=_Group,
-    help="MNIST batch inference with a multilayer perceptron written from scratch in NumPy.",
+    help="MNIST batch inference with neural networks (MLPs and ConvNets) written from scratch in NumPy.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -161,7 +161,7 @@ def _main(
         bool, typer.Option("--debug", help="Show a traceback when something goes wrong.")
     ] = False,
 ) -> None:
-    """MNIST batch inference with a multilayer perceptron written from scratch in NumPy.
+    """MNIST batch inference with neural networks (MLPs and ConvNets) written from scratch in NumPy.
 
     Start with `nnmnist evaluate`, `nnmnist predict FILE` or `nnmnist train`.
     """
