@@ -320,3 +320,13 @@ def test_a_scikit_learn_classifier_scores_the_same_in_nnmnist(tmp_path, test_spl
         rtol=0,
         atol=1e-9,
     )
+
+
+def test_init_and_train_write_only_what_nnmnist_reads_back(tmp_path):
+    refused = run(["init", "-o", "w.onnx"], tmp_path)
+    assert refused.returncode == 1 and not (tmp_path / "w.onnx").exists()
+    assert "does not read them back; write .npz" in refused.stderr
+    made = run(["init", "-o", "w.safetensors"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    again = run(["evaluate", "-w", "w.safetensors", "--limit", "100", "-f", "json"], tmp_path)
+    assert again.returncode == 0 and json.loads(again.stdout)["total"] == 100

@@ -86,7 +86,7 @@ def export(
             f"{out.name}: give the file a suffix (.onnx, .safetensors, .npz, .pkl) or --format",
             param_hint="--out",
         )
-    writable_weights_target(out)
+    writable_weights_target(out, readable=False)
     if out.exists() and not force:
         raise NnmnistError(f"{out}: already exists; pass --force to overwrite it")
     save_weights(net, out, overwrite=force, fmt=kind)

@@ -347,11 +347,17 @@ def naming_the_weights(label: str) -> Iterator[None]:
         raise NonFiniteOutputs(f"{label}: {exc}") from None
 
 
-def writable_weights_target(path: Path) -> None:
-    """The checks init and train make before any work: not a folder, not the shipped model."""
+def writable_weights_target(path: Path, readable: bool = True) -> None:
+    """The checks init, train and export make before any work: not a folder, not the shipped
+    model; with readable (init, train), a format nnmnist reads back (not .onnx)."""
     from nnmnist.errors import NnmnistError
     from nnmnist.weights import is_shipped_model
 
+    if readable and path.suffix.lower() == ".onnx":
+        raise NnmnistError(
+            f"{path}: nnmnist writes ONNX graphs but does not read them back; write .npz "
+            "(or .pkl, .safetensors), then nnmnist export it to .onnx"
+        )
     if path.is_dir():
         raise NnmnistError(f"{path}: is a folder; give a file name such as {path / 'w.npz'}")
     if is_shipped_model(path):
