@@ -568,7 +568,7 @@ def front_end(
     if stages is not None:
         stages.update({"2-denoised": paper, "3-light": light, "4-flattened": flat})
     ink = 1 - flat
-    top = float(np.percentile(ink, INK_TOP))
+    top = _top_percentile(ink, INK_TOP)
     if top > 0:
         ink = np.clip(ink / top, 0, 1)
     win = max(15, min(h, w) // 6) | 1
@@ -587,6 +587,35 @@ def front_end(
     if stages is not None:
         stages["5-mask"] = mask
     return np.where(near, ink, 0).astype(np.float32), mask
+
+
+def _top_percentile(a: NDArray[np.float32], q: float) -> float:
+    """np.percentile(a, q) (linear interpolation) for a high q, ranking only the values at the
+    top: numpy partitions the whole array around four ranks, which cost a photo 1.8 ms.
+
+    The two order statistics numpy interpolates between are found among the values above a
+    bound guessed from a sample (all of them, if the guess leaves too few), and interpolated by
+    numpy itself with the same weight: np.quantile of the two, at the fraction numpy computes
+    for the whole array ((n - 1) * q / 100, as its linear method does). A test compares the
+    two on thousands of arrays."""
+    flat = a.ravel()
+    n = flat.size
+    virtual = (n - 1) * (q / 100)
+    i = math.floor(virtual)
+    need = n - i  # ranks i and i + 1 (numbered from the smallest) lie among the top `need`
+    if n < 1000 or need + 1 > n // 50:
+        return float(np.percentile(flat, q))
+    sample = flat[::16]
+    k = min(len(sample), 4 * (need // 16 + 2))  # about four times as many as needed
+    bound = np.partition(sample, len(sample) - k)[len(sample) - k]
+    top = flat[flat >= bound]
+    if len(top) < need:
+        return float(np.percentile(flat, q))
+    rank = i - (n - len(top))
+    pair = np.partition(top, [rank, rank + 1] if rank + 1 < len(top) else [rank])
+    low = pair[rank]
+    high = pair[rank + 1] if rank + 1 < len(top) else low
+    return float(np.quantile(np.array([low, high], dtype=flat.dtype), virtual - i))
 
 
 # the median over a pixel and its four neighbours: every bench/photos.py condition read as with
@@ -619,10 +648,17 @@ def _paper_light(paper: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def _grainy(paper: NDArray[np.float32]) -> bool:
     """Whether a picture has pixel noise: the median absolute difference between each pixel and
-    its 3x3 neighbourhood's mean, scaled to a Gaussian's sigma, is above GRAIN."""
-    from scipy import ndimage
-
-    detail = np.abs(paper - ndimage.uniform_filter(paper, 3))[::2, ::2]  # a quarter will do
+    its 3x3 neighbourhood's mean, scaled to a Gaussian's sigma, is above GRAIN. Measured on
+    every other row and column (a quarter will do), where the nine neighbours are summed
+    directly (edges mirrored, as scipy's uniform filter does): a filter over the whole picture
+    did four times the work."""
+    padded = np.pad(paper, 1, mode="symmetric")
+    h, w = paper.shape
+    total = np.zeros(((h + 1) // 2, (w + 1) // 2), np.float32)
+    for dy in range(3):
+        for dx in range(3):
+            total += padded[dy : dy + h : 2, dx : dx + w : 2]
+    detail = np.abs(paper[::2, ::2] - total / 9)
     return float(np.median(detail)) * 1.4826 > GRAIN
 
 

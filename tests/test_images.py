@@ -236,3 +236,37 @@ def test_show_draws_the_digit_and_its_probabilities(runner, tmp_path):
     csv = runner.invoke(app, ["predict", str(tmp_path / "four.png"), "--show", "--format", "csv"])
     assert csv.stdout.splitlines()[1].startswith(f"{tmp_path / 'four.png'},4,")
     assert "%" in csv.stderr  # the drawing went to stderr
+
+
+def test_top_percentile_is_numpys_percentile():
+    """images._top_percentile ranks only the top values; it must give np.percentile's float."""
+    from nnmnist.images import _top_percentile
+
+    rng = np.random.default_rng(5)
+    for t in range(400):
+        n = int(rng.integers(500, 200_000))
+        a = [
+            rng.random(n),
+            np.clip(rng.normal(0.1, 0.2, n), 0, 1),
+            (rng.random(n) < 0.01) * rng.random(n),  # almost all zeros
+            np.round(rng.random(n) * 10) / 10,  # many ties
+        ][t % 4].astype(np.float32)
+        for q in (99.9, 99.5):
+            assert _top_percentile(a, q) == float(np.percentile(a, q)), (t, n, q)
+
+
+def test_grainy_measures_what_a_uniform_filter_measures():
+    """The quarter-grid 3x3 mean of _grainy against scipy's uniform filter, edges included."""
+    from scipy import ndimage
+
+    from nnmnist.images import GRAIN, _grainy
+
+    rng = np.random.default_rng(6)
+    for t in range(60):
+        h, w = int(rng.integers(20, 300)), int(rng.integers(20, 300))
+        sigma = [0.005, 0.0134, 0.0135, 0.03][t % 4]  # either side of GRAIN / 1.4826
+        paper = np.clip(0.8 + rng.normal(0, sigma, (h, w)), 0, 1).astype(np.float32)
+        detail = np.abs(paper - ndimage.uniform_filter(paper, 3))[::2, ::2]
+        expected = float(np.median(detail)) * 1.4826
+        if abs(expected - GRAIN) > 1e-5:  # the two sums round differently in the last bits
+            assert _grainy(paper) == (expected > GRAIN), (t, h, w)
