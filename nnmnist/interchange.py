@@ -162,19 +162,19 @@ def onnx_bytes(net: Network) -> bytes:
 # safetensors
 
 
-def safetensors_bytes(net: Network) -> bytes:
-    """nnmnist's arrays under their own names (W1, b1, ...), the layer spec and the rest of the
-    model's record in the header's metadata (strings, as the format wants)."""
+def safetensors_bytes(obj: dict[str, Any]) -> bytes:
+    """A weight file's dict (weights.network_to_dict: W1, b1, ... and meta) as safetensors:
+    the arrays under their own names, the layer spec and the rest of the model's record in the
+    header's metadata (strings, as the format wants)."""
     try:
         from safetensors.numpy import save
     except ImportError:
         raise _missing("safetensors") from None
-    from nnmnist.weights import META_KEY, network_to_dict
+    from nnmnist.weights import META_KEY
 
-    obj = network_to_dict(net)
-    meta = obj.pop(META_KEY)
-    tensors = {k: np.ascontiguousarray(v) for k, v in obj.items()}
-    data: bytes = save(tensors, metadata={META_SPEC: net.spec, META_JSON: json.dumps(meta)})
+    meta = obj[META_KEY]
+    tensors = {k: np.ascontiguousarray(v) for k, v in obj.items() if k != META_KEY}
+    data: bytes = save(tensors, metadata={META_SPEC: meta["arch"], META_JSON: json.dumps(meta)})
     return data
 
 

@@ -358,13 +358,8 @@ def save_weights(
     if fmt in ("onnx", "safetensors"):  # built in memory first: a missing package writes nothing
         from nnmnist import interchange
 
-        meta_net = Network(
-            net.weights, net.biases, net.hidden, net.output, obj[META_KEY], net.layers
-        )
         encoded = (
-            interchange.onnx_bytes(meta_net)
-            if fmt == "onnx"
-            else interchange.safetensors_bytes(meta_net)
+            interchange.onnx_bytes(net) if fmt == "onnx" else interchange.safetensors_bytes(obj)
         )
 
     def write(f: BinaryIO) -> None:
