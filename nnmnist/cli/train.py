@@ -400,7 +400,14 @@ def _run_and_report(
             render.message("interrupted before the first epoch ended: nothing was saved")
         raise typer.Exit(130) from None
     test = datasets.load("bundled", "test")
-    result = run_evaluation(trainer.best_network(), test.images, test.labels, 1000)
+    collect = None
+    if report is not None:  # the report's misread digits, kept as the evaluation goes
+        from nnmnist.report import MistakeCollector
+
+        collect = MistakeCollector(test.labels)
+    result = run_evaluation(
+        trainer.best_network(), test.images, test.labels, 1000, on_probs=collect
+    )
     meta["test_accuracy"] = result.accuracy
     save_best()
     seconds = sum(r.seconds for r in trainer.history)
@@ -409,8 +416,8 @@ def _run_and_report(
         f"{render.maybe(trainer.val_accuracy)}, test accuracy {result.accuracy:.4f}, "
         f"{seconds:.1f} s of training"
     )
-    if report is not None:
-        _write_report(report, trainer, meta, result, test, out, replace)
+    if collect is not None and report is not None:
+        _write_report(report, trainer, meta, result, collect.mistakes(), test, out, replace)
     if fmt is ReportFormat.json:
         from dataclasses import asdict
 
@@ -429,18 +436,23 @@ def _run_and_report(
 
 
 def _write_report(
-    path: Path, trainer: Any, meta: dict[str, Any], result: Any, test: Any, out: Path, force: bool
+    path: Path,
+    trainer: Any,
+    meta: dict[str, Any],
+    result: Any,
+    mistakes: Any,
+    test: Any,
+    out: Path,
+    force: bool,
 ) -> None:
     """The run as one HTML page: curves and epochs on top, then the test evaluation."""
     from dataclasses import asdict
 
     from nnmnist import render
     from nnmnist import report as pages
-    from nnmnist.core.network import forward
     from nnmnist.outputs import write_text
 
     net = trainer.best_network()
-    mistakes = pages.find_mistakes(lambda x: forward(net, x), test.images, test.labels)
     history = [asdict(r) for r in trainer.history]
     page = pages.evaluation_page(
         result,
