@@ -152,8 +152,10 @@ def _weights(
     from nnmnist import plots, render
 
     net, _, label = load_network(weights, activation, model=model, spec=spec)
-    test = datasets.load("bundled", "test")
-    digit = test.images[min(index, len(test.images) - 1)]
+    digit = None
+    if net.weights[0].ndim == 4:  # a ConvNet's filters are shown answering a test digit
+        test = datasets.load("bundled", "test")
+        digit = test.images[min(index, len(test.images) - 1)]
     if fmt is not None:
         return plots.save(plots.weights_figure(net, digit, units), fmt)
     w = net.weights[0]
