@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -33,18 +32,14 @@ from nnmnist.weights import load_weights, save_weights, shipped_model_path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_convnet import torch_model  # noqa: E402
 
+from bench import median_seconds  # noqa: E402
+
 ROWS: list[dict[str, Any]] = []
 
 
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
+def paused_median_seconds(fn: Callable[[], Any], repeats: int) -> float:
     time.sleep(0.5)  # let the previous contender's threads go idle
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(fn, repeats)
 
 
 def contenders(name: str, folder: Path) -> dict[str, Callable[[np.ndarray, int], Any]]:
@@ -107,7 +102,7 @@ def main() -> None:
                 n = len(part)
                 speeds = {}
                 for who, fn in fns.items():
-                    seconds = median_seconds(
+                    seconds = paused_median_seconds(
                         lambda fn=fn, part=part, b=batch: fn(part, b), 2 * args.repeats + 1
                     )
                     speeds[who] = n / seconds
