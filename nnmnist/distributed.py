@@ -35,6 +35,7 @@ from nnmnist.inputs import (
     image_batch,
     merge_blocks,
     read_npy_rows,
+    row_names,
     sniff,
     to_pixels,
 )
@@ -128,7 +129,7 @@ def _read(piece: Piece, options: ImageOptions) -> Batch:
         raise DataError(f"{piece.spec}: cannot read on the worker ({exc})") from None
     if piece.single:
         return [piece.spec], to_pixels(block, piece.spec)
-    names = [f"{piece.spec}:{i}" for i in range(piece.start, piece.stop)]
+    names = row_names(piece.spec, piece.start, piece.stop)
     return names, to_pixels(block, piece.spec)
 
 

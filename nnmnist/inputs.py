@@ -139,7 +139,7 @@ def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
             for start in range(0, shape[0], batch_size):
                 stop = min(start + batch_size, shape[0])
                 yield (
-                    _row_names(name, start, stop),
+                    row_names(name, start, stop),
                     to_pixels(read_npy_rows(path, name, start, stop), name),
                 )
             return
@@ -150,10 +150,10 @@ def _iter_npy_file(path: Path, name: str, batch_size: int) -> Iterator[Batch]:
             if len(data) != n * 784 * header.dtype.itemsize:  # the file shrank since its header
                 raise DataError(f"{name}: truncated while it was read")
             block = np.frombuffer(data, dtype=header.dtype)  # read-only: nothing writes pixels
-            yield _row_names(name, start, start + n), to_pixels(block.reshape(n, 784), name)
+            yield row_names(name, start, start + n), to_pixels(block.reshape(n, 784), name)
 
 
-def _row_names(name: str, start: int, stop: int) -> list[str]:
+def row_names(name: str, start: int, stop: int) -> list[str]:
     """file.npy:0, file.npy:1, ...: an input's rows as result lines name them."""
     return [f"{name}:{i}" for i in range(start, stop)]
 

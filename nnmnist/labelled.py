@@ -35,6 +35,7 @@ from nnmnist.inputs import (
     is_header,
     merge_blocks,
     parse_csv_rows,
+    row_names,
     sniff,
     to_pixels,
 )
@@ -193,7 +194,7 @@ def _npz(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uin
     if x.shape in ((28, 28), (784,)):
         raise DataError(f"{spec}: one image; a labelled .npz holds (N, 784) or (N, 28, 28)")
     labels = _check_labels(y, rows.shape[0], spec)
-    return [f"{spec}:{i}" for i in range(rows.shape[0])], rows, labels
+    return row_names(spec, 0, rows.shape[0]), rows, labels
 
 
 def labels_beside(path: Path) -> Path:
@@ -221,7 +222,7 @@ def _idx(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uin
         raise DataError(f"{spec}: {n_images:,} images; evaluate reads at most {MAX_IMAGES:,}")
     images = idx.read_images(path)
     labels = idx.read_labels(labels_path)
-    return [f"{spec}:{i}" for i in range(n_images)], images, labels
+    return row_names(spec, 0, n_images), images, labels
 
 
 def _csv(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uint8]]:
@@ -248,5 +249,5 @@ def _csv(path: Path, spec: str) -> tuple[list[str], NDArray[Any], NDArray[np.uin
     if not rows:
         raise DataError(f"{spec}: no rows of a label and pixel values")
     pixels = to_pixels(parse_csv_rows(rows, spec, labelled=True), spec)
-    names = [f"{spec}:{i}" for i in range(len(rows))]
+    names = row_names(spec, 0, len(rows))
     return names, pixels, np.array(labels, dtype=np.uint8)

@@ -217,7 +217,7 @@ def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: boo
     from nnmnist.outputs import FileNames
 
     images, labels = ds.images[:limit], ds.labels[:limit]
-    names = getattr(ds, "names", None) or [f"mnist-{ds.split}:{i}" for i in range(len(labels))]
+    names = _names(ds, len(labels))
     file_name = FileNames()
     count = 0
     for lo in range(0, len(labels), 1000):
@@ -228,6 +228,13 @@ def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: boo
             save_digit(images[k], folder / file_name(stem), overwrite=force)
             count += 1
     render.message(f"wrote {count} misclassified images to {folder}")
+
+
+def _names(ds: Any, n: int) -> list[str]:
+    """The evaluated images' names: the user's own files', or mnist-test:0, ... for MNIST."""
+    from nnmnist.inputs import row_names
+
+    return getattr(ds, "names", None) or row_names(f"mnist-{ds.split}", 0, n)
 
 
 def _collector(labels: Any) -> Any:
@@ -257,7 +264,7 @@ def _write_report(
     from nnmnist.outputs import write_text
 
     images, labels = ds.images[:limit], ds.labels[:limit]
-    names = getattr(ds, "names", None) or [f"mnist-{ds.split}:{i}" for i in range(len(labels))]
+    names = _names(ds, len(labels))
     if mistakes is None:
         mistakes = report.find_mistakes(lambda x: forward(net, x), images, labels)
     summary = {

@@ -450,6 +450,7 @@ def _write_report(
 
     from nnmnist import render
     from nnmnist import report as pages
+    from nnmnist.inputs import row_names
     from nnmnist.outputs import write_text
 
     net = trainer.best_network()
@@ -459,7 +460,7 @@ def _write_report(
         mistakes,
         test.images,
         test.labels,
-        [f"mnist-test:{i}" for i in range(len(test.labels))],
+        row_names("mnist-test", 0, len(test.labels)),
         title=f"nnmnist train: {net.describe()}, test accuracy {result.accuracy:.4f}",
         summary={
             "weights": str(out),
