@@ -33,6 +33,13 @@ from nnmnist.reading import (
 )
 
 Batch = tuple[list[str], NDArray[Any]]
+
+
+class UngatedPicture(tuple):  # type: ignore[type-arg]
+    """A picture's Batch that the digit-or-not gate has yet to see (ImageOptions.gate_later):
+    iter_batches asks it about many pictures at once."""
+
+
 STDIN = "-"
 _NUMERIC_CSV = re.compile(r"[^0-9.,\s]")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
@@ -283,6 +290,7 @@ class ImageOptions:
     stages: Path | None = None  # a folder for every preprocessing stage of every picture
     stage_names: Any = field(default=None, compare=False)  # outputs.FileNames, with stages
     overwrite: bool = False  # --force: stage files may replace earlier ones
+    gate_later: bool = False  # iter_batches runs the digit-or-not gate over a batch at once
 
 
 ARRAY_SUFFIXES = frozenset({".npy", ".npz", ".csv"})
@@ -404,6 +412,7 @@ def image_batch(path: Path, spec: str, options: ImageOptions) -> Batch:
 def _image_rows(im: Any, spec: str, options: ImageOptions) -> Batch:
     from nnmnist import images as imagefiles
 
+    gate_later = options.gate_later and not options.raw and not options.any_shape
     try:
         if options.raw:
             digit = imagefiles.raw_image(im, options.invert, spec)
@@ -411,7 +420,7 @@ def _image_rows(im: Any, spec: str, options: ImageOptions) -> Batch:
             stages: dict[str, Any] | None = {} if options.stages is not None else None
             try:
                 digit = imagefiles.preprocess(
-                    im, options.invert, spec, not options.any_shape, stages
+                    im, options.invert, spec, not options.any_shape, stages, not gate_later
                 )
             finally:
                 if stages and options.stages is not None:
@@ -421,6 +430,8 @@ def _image_rows(im: Any, spec: str, options: ImageOptions) -> Batch:
                     )
     finally:
         im.close()
+    if gate_later:
+        return UngatedPicture(([spec], digit.reshape(1, 784)))
     return [spec], digit.reshape(1, 784)
 
 
@@ -508,16 +519,23 @@ def iter_batches(
     names: list[str] = []
     blocks: list[NDArray[Any]] = []
     count = 0
+    unseen: list[int] = []  # rows that are pictures the digit-or-not gate has yet to see
     for spec in specs:
         try:
-            for batch_names, pixels in iter_source(spec, batch_size, stdin, images):
-                names.extend(batch_names)
-                blocks.append(pixels)
-                count += len(batch_names)
+            for batch in iter_source(spec, batch_size, stdin, images):
+                if isinstance(batch, UngatedPicture):
+                    unseen.extend(range(count, count + len(batch[0])))
+                names.extend(batch[0])
+                blocks.append(batch[1])
+                count += len(batch[0])
                 while count >= batch_size:
                     merged = merge_blocks(blocks)
-                    yield names[:batch_size], merged[:batch_size]
+                    head = [i for i in unseen if i < batch_size]
+                    kept = _gated(names[:batch_size], merged[:batch_size], head, on_error)
+                    if kept[0]:
+                        yield kept
                     names, blocks = names[batch_size:], [merged[batch_size:]]
+                    unseen = [i - batch_size for i in unseen if i >= batch_size]
                     count -= batch_size
         except DataError as exc:
             if on_error is None:
@@ -526,7 +544,37 @@ def iter_batches(
         if on_input is not None:
             on_input(spec)
     if count:
-        yield names, merge_blocks(blocks)
+        kept = _gated(names, merge_blocks(blocks), unseen, on_error)
+        if kept[0]:
+            yield kept
+
+
+def _gated(
+    names: list[str],
+    pixels: NDArray[Any],
+    rows: list[int],
+    on_error: Callable[[DataError], None] | None,
+) -> Batch:
+    """The batch without the pictures (at rows) that the digit-or-not gate calls not a digit:
+    one call for all of them, where a call per picture cost more than the rest of a small
+    picture's preprocessing. Each one refused is passed to on_error (raised without)."""
+    if not rows:
+        return names, pixels
+    from nnmnist import gate
+    from nnmnist.images import not_a_digit_error
+
+    sure = gate.not_digit_probability(pixels[rows])
+    refused = {row for row, p in zip(rows, sure, strict=True) if p >= gate.NOT_A_DIGIT}
+    for row, p in zip(rows, sure, strict=True):
+        if row in refused:
+            error = not_a_digit_error(names[row], float(p))
+            if on_error is None:
+                raise error
+            on_error(error)
+    if not refused:
+        return names, pixels
+    keep = [i for i in range(len(names)) if i not in refused]
+    return [names[i] for i in keep], pixels[keep]
 
 
 def merge_blocks(blocks: list[NDArray[Any]]) -> NDArray[Any]:

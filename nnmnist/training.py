@@ -281,6 +281,7 @@ class Trainer:
     best: list[NDArray[np.floating]] = field(default_factory=list)
     history: list[EpochReport] = field(default_factory=list)
     run_info: dict[str, str] = field(default_factory=dict)  # where the data came from, the command
+    outputs: int = N_CLASSES  # one per digit; another number for a network answering otherwise
 
     def __post_init__(self) -> None:
         c = self.config
@@ -289,7 +290,9 @@ class Trainer:
         self.train_rows, self.val_rows = split_validation(len(self.labels), c.val_size, self.rng)
         dtype = np.float32 if c.dtype == "float32" else np.float64
         if c.arch is not None:
-            self.net = init_layers(arch.parse(c.arch), scheme=c.init, rng=self.rng, dtype=dtype)
+            self.net = init_layers(
+                arch.parse(c.arch, self.outputs), scheme=c.init, rng=self.rng, dtype=dtype
+            )
         else:
             self.net = init_network(
                 (N_INPUTS, *c.hidden, N_CLASSES),

@@ -40,13 +40,18 @@ SHIPPED_MODELS = {"cnn": "mnist-cnn.npz", "photos": "mnist-cnn-photos.npz", "mlp
 def shipped_model_path(name: str | None = None) -> Path | None:
     """A model trained for and committed with nnmnist (by name; None: the default, the most
     accurate one this installation has), or None if it does not have it."""
-    here = Path(__file__).resolve().parent
     for model, file in SHIPPED_MODELS.items():
-        if name not in (None, model):
-            continue
-        for candidate in (here / "shipped" / file, here.parent / "weights" / file):
-            if candidate.is_file():
-                return candidate
+        if name in (None, model) and (path := shipped_file(file)) is not None:
+            return path
+    return None
+
+
+def shipped_file(file: str) -> Path | None:
+    """A file shipped in weights/ (installed as nnmnist/shipped/), or None if it is missing."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "shipped" / file, here.parent / "weights" / file):
+        if candidate.is_file():
+            return candidate
     return None
 
 
@@ -60,9 +65,12 @@ def is_shipped_model(path: Path) -> bool:
     return path.exists() and path.resolve() in {p.resolve() for p in shipped_models().values()}
 
 
-def load_weights(path: str | os.PathLike[str], spec: str | None = None) -> Network:
+def load_weights(
+    path: str | os.PathLike[str], spec: str | None = None, outputs: int = N_CLASSES
+) -> Network:
     """Read and validate a weight file (.pkl in the book's format, or .npz). spec: the layer
-    sequence (core.arch) when the file does not record one, or to override it."""
+    sequence (core.arch) when the file does not record one, or to override it; outputs: see
+    network_from_dict."""
     path = Path(path)
     data = read_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES)
     if not data:
@@ -73,7 +81,7 @@ def load_weights(path: str | os.PathLike[str], spec: str | None = None) -> Netwo
         obj = _read_safetensors(path, data, spec)
     else:
         obj = _read_pickle(path, data)
-    return network_from_dict(obj, str(path), spec)
+    return network_from_dict(obj, str(path), spec, outputs)
 
 
 def _looks_like_safetensors(data: bytes) -> bool:
@@ -159,8 +167,11 @@ def _computable(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return a.astype(np.float32) if a.dtype == np.float16 else a
 
 
-def network_from_dict(obj: Any, name: str = "weights", spec: str | None = None) -> Network:
-    """Validate a {W1, b1, ..., Wn, bn[, meta]} mapping and build the Network it describes.
+def network_from_dict(
+    obj: Any, name: str = "weights", spec: str | None = None, outputs: int = N_CLASSES
+) -> Network:
+    """Validate a {W1, b1, ..., Wn, bn[, meta]} mapping and build the Network it describes
+    (outputs: its number of outputs, one per digit unless it answers something else).
 
     The layer sequence: spec if given, else the one meta records ("arch"), else an MLP when every
     W is 2-D, else one of the book's ConvNets recognised by the shapes of its arrays."""
@@ -213,7 +224,7 @@ def network_from_dict(obj: Any, name: str = "weights", spec: str | None = None) 
     meta = _meta(obj, name)
     spec = spec if spec is not None else meta.get("arch")
     if spec is not None:
-        layers = _spec_layers(spec, name)
+        layers = _spec_layers(spec, name, outputs)
         _check_layer_arrays(layers, weights, biases, name)
         mlp = arch.as_mlp(layers)
         if mlp is None:
@@ -223,7 +234,7 @@ def network_from_dict(obj: Any, name: str = "weights", spec: str | None = None) 
             meta = {**meta, "activation": mlp[1]}
     elif any(w.ndim == 4 for w in weights):
         return _book_convnet(weights, biases, meta, name)
-    _check_mlp_arrays(weights, biases, name)
+    _check_mlp_arrays(weights, biases, name, outputs)
     return _mlp(weights, biases, meta, name)
 
 
@@ -240,9 +251,9 @@ def _meta(obj: dict[str, Any], name: str) -> dict[str, Any]:
     return meta
 
 
-def _spec_layers(spec: str, name: str) -> tuple[Any, ...]:
+def _spec_layers(spec: str, name: str, outputs: int = N_CLASSES) -> tuple[Any, ...]:
     try:
-        return arch.parse(spec)
+        return arch.parse(spec, outputs)
     except arch.SpecError as exc:
         raise WeightsError(f"{name}: layer spec {printable(spec[:80])!r}: {exc}") from None
 
@@ -285,15 +296,17 @@ def _book_convnet(
     )
 
 
-def _check_mlp_arrays(weights: tuple[Any, ...], biases: tuple[Any, ...], name: str) -> None:
+def _check_mlp_arrays(
+    weights: tuple[Any, ...], biases: tuple[Any, ...], name: str, outputs: int = N_CLASSES
+) -> None:
     n = len(weights)
     if weights[0].shape[0] != N_INPUTS:
         raise WeightsError(
             f"{name}: W1 has {weights[0].shape[0]} rows but the input is {N_INPUTS} pixels"
         )
-    if weights[-1].shape[1] != N_CLASSES:
+    if weights[-1].shape[1] != outputs:
         raise WeightsError(
-            f"{name}: W{n} has {weights[-1].shape[1]} columns but there are {N_CLASSES} classes"
+            f"{name}: W{n} has {weights[-1].shape[1]} columns but there are {outputs} classes"
         )
     for i in range(n):
         if biases[i].shape[0] != weights[i].shape[1]:

@@ -71,15 +71,23 @@ def test_blank_images_are_reported(colour):
 
 def test_the_readme_figure_for_pictures_of_1000_test_digits(model):
     """README: on 1,000 test digits turned into files, the default model (the ConvNet) scores
-    99.0-99.4% against 99.8% as arrays."""
+    99.1-99.4% against 99.8% as arrays (a digit refused counts as wrong)."""
     ds = data.load("bundled", "test")
     x, y = ds.images[:1000], ds.labels[:1000]
     assert float(np.mean(predict(model, x)[0] == y)) >= 0.997
     scores = {}
     for name, transform in {**TRANSFORMS, "bilevel": bilevel}.items():
-        pre = np.stack([preprocess(transform(d)) for d in x]).reshape(len(x), 784)
-        scores[name] = float(np.mean(predict(model, pre)[0] == y))
+        pre = np.stack([_read_or_blank(transform(d)) for d in x]).reshape(len(x), 784)
+        scores[name] = float(np.mean((predict(model, pre)[0] == y) & pre.any(axis=1)))
     assert min(scores.values()) >= 0.985, scores
+
+
+def _read_or_blank(im: Image.Image) -> np.ndarray:
+    """The preprocessed digit, or zeros where it is refused (counted as wrong)."""
+    try:
+        return preprocess(im)
+    except ImageError:
+        return np.zeros((28, 28), np.uint8)
 
 
 @pytest.mark.skipif(not features.check("webp"), reason="this Pillow has no WebP support")

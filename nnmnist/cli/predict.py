@@ -282,7 +282,13 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     if s.fmt is Format.csv:
         render.write_lines([csv_header(s.top_k)])
     options = ImageOptions(
-        s.invert, s.raw, s.any_shape, s.debug_stages, FileNames(), overwrite=s.force
+        s.invert,
+        s.raw,
+        s.any_shape,
+        s.debug_stages,
+        FileNames(),
+        overwrite=s.force,
+        gate_later=True,
     )
     file_name = FileNames()
     blanks = BlankRows()

@@ -73,17 +73,19 @@ def _layer(token: str) -> Layer:
     )
 
 
-def parse(spec: str) -> tuple[Layer, ...]:
-    """The layers of a spec, checked to run on 28x28 images and to end in affine10."""
+def parse(spec: str, outputs: int = N_CLASSES) -> tuple[Layer, ...]:
+    """The layers of a spec, checked to run on 28x28 images and to end in affine10 (one output
+    per digit; outputs: another number, for a network that answers something else)."""
     if len(spec) > MAX_SPEC_CHARS:
         raise SpecError(f"the spec is longer than {MAX_SPEC_CHARS} characters")
     tokens = spec.strip().lower().split("-")
     if not spec.strip() or len(tokens) > MAX_LAYERS:
         raise SpecError(f"a spec holds 1 to {MAX_LAYERS} layers joined by '-'")
     layers = tuple(_layer(t) for t in tokens)
-    if shapes(layers)[-1] != (N_CLASSES,):  # and every layer fits the one before
+    if shapes(layers)[-1] != (outputs,):  # and every layer fits the one before
+        what = " (one output per digit)" if outputs == N_CLASSES else ""
         raise SpecError(
-            f"the network must end in affine{N_CLASSES} (one output per digit), "
+            f"the network must end in affine{outputs}{what}, "
             "optionally followed by activations or dropout"
         )
     return layers

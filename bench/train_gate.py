@@ -1,0 +1,175 @@
+"""Train the digit-or-not gate, `weights/digit-gate.npz`: a small network that tells a
+preprocessed picture of a digit from one of a letter or a sign.
+
+    python bench/train_gate.py [--data ../shared/data/mnist] [--out weights/digit-gate.npz]
+
+Digits: MNIST *training* digits (never the test digits) and digits rendered in fonts; not
+digits: letters and signs rendered in the same fonts. Every picture is drawn on a 112x112
+sheet (random size, place, slant and pen width) and goes through `images.preprocess`, as a
+picture given to `nnmnist predict` does, so the gate learns from what it will be shown. The
+fonts are the ones bench/photos.py does *not* use (Liberation, DejaVu Mono, DejaVu Serif
+Condensed), so the bench's letters, signs and digits are pictures the gate never saw the like
+of. Everything is drawn from one seeded generator; the run is reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from nnmnist import data
+from nnmnist.core.network import forward
+from nnmnist.images import ImageError, preprocess
+from nnmnist.training import TrainConfig, Trainer
+from nnmnist.weights import save_weights
+
+SIDE = 112
+# Letters and signs unlike any digit. Left out as a digit's look-alikes: O o Q D (0), I l i j
+# (1), Z z (2), S s (5), G b (6), T? kept, g q (9), B (8).
+NOT_DIGITS = "ACEFHJKLMNPRTUVWXYacdefhkmnprtuvwxy#%&@?+*=$<>{}~"
+GATE_ARCH = "conv16k5-relu-pool2-conv32k5-relu-pool2-affine64-relu-affine2"
+
+
+def training_fonts() -> list[str]:
+    """The fonts bench/photos.py leaves out (it takes the first 16 that are not Mono)."""
+    found = sorted(glob.glob("/usr/share/fonts/**/*.ttf", recursive=True))
+    bench = set([f for f in found if "Mono" not in f][:16])
+    return [f for f in found if f not in bench]
+
+
+def _pen(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A pen of another width: dark strokes made thicker (min filter) or thinner (max)."""
+    k = int(rng.integers(0, 5))
+    if k == 1:
+        return im.filter(ImageFilter.MinFilter(3))
+    if k == 2:
+        return im.filter(ImageFilter.MinFilter(5))
+    if k == 3:
+        return im.filter(ImageFilter.MaxFilter(3))
+    return im
+
+
+def _sheet_text(text: str, font: str, rng: np.random.Generator) -> Image.Image:
+    im = Image.new("L", (SIDE, SIDE), 255)
+    face = ImageFont.truetype(font, int(rng.integers(40, 86)))
+    draw = ImageDraw.Draw(im)
+    box = draw.textbbox((0, 0), text, font=face)
+    w, h = box[2] - box[0], box[3] - box[1]
+    x = (SIDE - w) // 2 - box[0] + int(rng.integers(-8, 9))
+    y = (SIDE - h) // 2 - box[1] + int(rng.integers(-8, 9))
+    draw.text((x, y), text, fill=0, font=face)
+    im = im.rotate(float(rng.uniform(-12, 12)), Image.Resampling.BILINEAR, fillcolor=255)
+    return _pen(im, rng)
+
+
+def _sheet_mnist(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    side = int(rng.integers(56, 92))
+    big = Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BICUBIC)
+    ink = np.asarray(big, np.float32) / 255
+    paper = np.full((SIDE, SIDE), 255.0, np.float32)
+    y, x = rng.integers(2, SIDE - side - 1, 2)
+    paper[y : y + side, x : x + side] *= 1 - ink
+    return _pen(Image.fromarray(paper.astype(np.uint8)), rng)
+
+
+def _kept(picture: Image.Image) -> np.ndarray | None:
+    try:
+        return preprocess(picture, gated=False).reshape(784)
+    except ImageError:  # refused before the gate would see it
+        return None
+
+
+def build(
+    mnist_dir: str, seed: int, per_char: int, drawn: int, as_they_are: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pictures (N, 784) uint8 and labels: 1 for a digit, 0 for not a digit. drawn: MNIST
+    training digits drawn on a sheet; as_they_are: others given as the 28x28 crops they are.
+    Every picture goes through preprocess (without the gate), as predict's pictures do."""
+    rng = np.random.default_rng(seed)
+    fonts = training_fonts()
+    images, _ = data.load_idx_folder(Path(mnist_dir), ("train",))
+    rows = rng.choice(len(images), drawn + as_they_are, replace=False)
+    pictures: list[Image.Image] = []
+    labels: list[int] = []
+    for row in rows[:drawn]:
+        pictures.append(_sheet_mnist(images[row], rng))
+        labels.append(1)
+    for row in rows[drawn:]:
+        pictures.append(Image.fromarray(images[row].reshape(28, 28)))
+        labels.append(1)
+    for text, label in [(str(d), 1) for d in range(10)] * 2 + [(c, 0) for c in NOT_DIGITS]:
+        for _ in range(per_char):
+            font = fonts[int(rng.integers(len(fonts)))]
+            pictures.append(_sheet_text(text, font, rng))
+            labels.append(label)
+    done, kept = [], []
+    with ProcessPoolExecutor(2) as pool:  # preprocess is most of the time
+        for digit, label in zip(pool.map(_kept, pictures, chunksize=256), labels, strict=True):
+            if digit is not None:
+                done.append(digit)
+                kept.append(label)
+    return np.stack(done), np.array(kept, np.uint8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/mnist")
+    parser.add_argument("--out", type=Path, default=Path("weights/digit-gate.npz"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-char", type=int, default=400)
+    parser.add_argument("--drawn", type=int, default=15000)
+    parser.add_argument("--as-they-are", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=10)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    x, y = build(args.data, args.seed, args.per_char, args.drawn, args.as_they_are)
+    print(f"{len(y)} pictures ({int(y.sum())} digits) in {time.perf_counter() - start:.0f} s")
+    config = TrainConfig(
+        arch=GATE_ARCH,
+        epochs=args.epochs,
+        seed=args.seed,
+        val_size=len(y) // 10,
+        augment=1,
+        rotate=5,
+    )
+    trainer = Trainer(config, x, y, outputs=2)
+    for report in trainer.run():
+        print(
+            f"epoch {report.epoch}: loss {report.train_loss:.4f}, "
+            f"validation {report.val_accuracy:.4f} ({report.seconds:.0f} s)"
+        )
+    net = trainer.best_network()
+    val = trainer.val_rows
+    not_digit = forward(net, x[val])[:, 0]
+    digits = y[val] == 1
+    print(f"validation: {int(digits.sum())} digits, {int((~digits).sum())} letters and signs")
+    for threshold in (0.5, 0.8, 0.9, 0.95, 0.99):
+        called = not_digit >= threshold
+        print(
+            f"  not a digit from {threshold}: digits lost {100 * called[digits].mean():.2f}%, "
+            f"letters and signs caught {100 * called[~digits].mean():.1f}%"
+        )
+    meta = {
+        "gate": "digit-or-not: output 0 not a digit, output 1 a digit",
+        "arch": GATE_ARCH,
+        "training": config.to_dict(),
+        "pictures": len(y),
+        "digits": int(y.sum()),
+        "fonts": [Path(f).name for f in training_fonts()],
+        "best_epoch": trainer.best_epoch,
+        "validation_accuracy": trainer.best_val,
+        "command": "python bench/train_gate.py " + " ".join(sys.argv[1:]),
+    }
+    save_weights(net, args.out, meta=meta, overwrite=True)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
