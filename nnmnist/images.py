@@ -590,21 +590,44 @@ def front_end(
     if top > 0:
         ink = np.clip(ink / top, 0, 1)
     win = max(15, min(h, w) // 6) | 1
-    mean = ndimage.uniform_filter(flat, win)
-    sq = ndimage.uniform_filter(flat * flat, win)
-    std = np.sqrt(np.maximum(sq - mean * mean, 0))
-    mask = (flat < mean * (1 + SAUVOLA_K * (std / SAUVOLA_R - 1))) & (ink > INK_THRESHOLD)
+    # Sauvola's threshold, only where the ink is strong enough to count (the mask needs both):
+    # over the box of those pixels grown by half a window, the filters' values there are the
+    # whole picture's (on a photo, a few percent of it).
+    mask = ink > INK_THRESHOLD
+    if (box := _grown_box(mask, win // 2 + 1)) is not None:
+        local = flat[box]
+        mean = ndimage.uniform_filter(local, win)
+        sq = ndimage.uniform_filter(local * local, win)
+        std = np.sqrt(np.maximum(sq - mean * mean, 0))
+        mask[box] &= local < mean * (1 + SAUVOLA_K * (std / SAUVOLA_R - 1))
     mask &= ~_ruled_lines(mask)
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    if count:
+    out = np.zeros_like(ink)
+    if (box := _grown_box(mask, EDGE_GROW)) is not None:  # the marks' box, and beside them
+        part = mask[box]
+        labels, count = ndimage.label(part, structure=np.ones((3, 3), bool))
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
-        mask = (sizes >= 0.1 * sizes.max())[labels]
-    # the digit's grey levels where the mask is, grown by EDGE_GROW pixels for the soft edges
-    near = ndimage.maximum_filter(mask, size=2 * EDGE_GROW + 1)  # EDGE_GROW 3x3 dilations
+        mask[box] = part = (sizes >= 0.1 * sizes.max())[labels]
+        # the digit's grey levels where the mask is, grown by EDGE_GROW pixels (soft edges)
+        near = ndimage.maximum_filter(part, size=2 * EDGE_GROW + 1)  # EDGE_GROW 3x3 dilations
+        out[box] = np.where(near, ink[box], 0)
     if stages is not None:
         stages["5-mask"] = mask
-    return np.where(near, ink, 0).astype(np.float32), mask
+    return out, mask
+
+
+def _grown_box(mask: NDArray[np.bool_], margin: int) -> tuple[slice, slice] | None:
+    """The bounding box of the mask's pixels grown by margin on every side (within the
+    picture), or None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if not len(rows):
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (
+        slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+        slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)),
+    )
 
 
 def _top_percentile(a: NDArray[np.float32], q: float) -> float:

@@ -195,3 +195,43 @@ def test_number_refuses_noise_rather_than_reading_a_long_number():
     noise = np.random.default_rng(0).integers(0, 256, (400, 400)).astype(np.uint8)
     with pytest.raises(ImageError, match=r"ink scattered in [0-9,]+ marks \(noise, or no number\)"):
         split_digits(Image.fromarray(noise), name="noise.png")
+
+
+def test_the_sauvola_box_gives_the_whole_pictures_mask():
+    """front_end computes Sauvola's threshold, the marks' labels and their soft edges over the
+    box of the pixels that can be ink; the same ink and mask as over the whole picture."""
+    from scipy import ndimage
+
+    from nnmnist import images as im
+
+    def whole(paper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the filters everywhere
+        paper = im._at_most(paper, im.WORK_SIDE)
+        h, w = paper.shape
+        if im._grainy(paper):
+            paper = ndimage.median_filter(paper, footprint=im._CROSS)
+        light = im._paper_light(paper)
+        flat = np.clip(paper / np.maximum(light, 0.05), 0, 1).astype(np.float32)
+        ink = 1 - flat
+        top = im._top_percentile(ink, im.INK_TOP)
+        if top > 0:
+            ink = np.clip(ink / top, 0, 1)
+        win = max(15, min(h, w) // 6) | 1
+        mean = ndimage.uniform_filter(flat, win)
+        std = np.sqrt(np.maximum(ndimage.uniform_filter(flat * flat, win) - mean * mean, 0))
+        k, r = im.SAUVOLA_K, im.SAUVOLA_R
+        mask = (flat < mean * (1 + k * (std / r - 1))) & (ink > im.INK_THRESHOLD)
+        mask &= ~im._ruled_lines(mask)
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        if count:
+            sizes = np.bincount(labels.ravel())
+            sizes[0] = 0
+            mask = (sizes >= 0.1 * sizes.max())[labels]
+        near = ndimage.maximum_filter(mask, size=2 * im.EDGE_GROW + 1)
+        return np.where(near, ink, 0).astype(np.float32), mask
+
+    for pictures, _ in SETS.values():
+        for p in pictures[:8]:
+            grey = im.to_grey(Image.fromarray(p))
+            grey = grey if im.light_paper(grey) else 1 - grey
+            for got, want in zip(im.front_end(grey), whole(grey), strict=True):
+                assert got.dtype == want.dtype and np.array_equal(got, want)
