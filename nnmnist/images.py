@@ -755,10 +755,20 @@ def not_one_digit(mask: NDArray[np.bool_]) -> str | None:
     if any(_side_by_side(a, b, height) for a in big for b in big if a[1].start < b[1].start):
         return f"{len(big)} marks side by side (several digits?); give one digit per picture"
     mark = labels[objects[largest]] == largest + 1
-    outline = int((mark & ~ndimage.binary_erosion(mark)).sum())
+    outline = int((mark & ~_eroded(mark)).sum())
     if outline * outline / (4 * math.pi * sizes[largest]) < MIN_STROKE_RATIO:
         return "one solid blob, not pen strokes (a dot?)"
     return None
+
+
+def _eroded(mark: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """ndimage.binary_erosion(mark) (a 3x3 cross, outside the picture not ink), on views:
+    a quarter of the time on a digit's mark."""
+    inner = np.zeros_like(mark)
+    inner[1:-1, 1:-1] = (
+        mark[1:-1, 1:-1] & mark[:-2, 1:-1] & mark[2:, 1:-1] & mark[1:-1, :-2] & mark[1:-1, 2:]
+    )
+    return inner
 
 
 def _side_by_side(a: tuple[slice, slice], b: tuple[slice, slice], height: int) -> bool:
