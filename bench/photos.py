@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from nnmnist import data
+from nnmnist import data, gate
 from nnmnist.core.network import Network, forward, predict
 from nnmnist.images import ImageError, open_image, preprocess, split_digits
 from nnmnist.weights import load_weights, shipped_model_path
@@ -436,13 +436,16 @@ def figure(net: Network, sets: dict[str, tuple[list[np.ndarray], np.ndarray]], p
     for n, name in enumerate(FIGURE_CONDITIONS):
         pictures, labels = sets[name]
         picture = Image.fromarray(pictures[0]).convert("RGB")
-        digit = preprocess(Image.fromarray(pictures[0]))
+        digit = preprocess(Image.fromarray(pictures[0]), gated=False)
         probs = forward(net, digit.reshape(1, 784))[0]
         x, y = 8 + (n % 4) * cell_w, 8 + (n // 4) * cell_h
         sheet.paste(picture, (x, y))
         seen = Image.fromarray(digit).resize((SIDE, SIDE), Image.Resampling.NEAREST)
         sheet.paste(seen.convert("RGB"), (x + SIDE + 4, y))
-        text = f"{name[:30]}\ntrue {labels[0]}, read {int(probs.argmax())} ({probs.max():.0%})"
+        answer = f"read {int(probs.argmax())} ({probs.max():.0%})"
+        if gate.not_digit_probability(digit)[0] >= gate.NOT_A_DIGIT:
+            answer = "refused: not a digit"
+        text = f"{name[:30]}\ntrue {labels[0]}, {answer}"
         draw.multiline_text((x, y + SIDE + 2), text, fill="black", font=font, spacing=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
