@@ -1,4 +1,4 @@
-"""Train the digit-or-not gate, `weights/digit-gate.npz`: a small network that tells a
+"""Train the digit-or-not gate, `weights/digit-gate.npz`: a small ConvNet that tells a
 preprocessed picture of a digit from one of a letter or a sign.
 
     python bench/train_gate.py [--data ../shared/data/mnist] [--out weights/digit-gate.npz]
@@ -31,8 +31,8 @@ from nnmnist.training import TrainConfig, Trainer
 from nnmnist.weights import save_weights
 
 SIDE = 112
-# Letters and signs unlike any digit. Left out as a digit's look-alikes: O o Q D (0), I l i j
-# (1), Z z (2), S s (5), G b (6), T? kept, g q (9), B (8).
+# Letters and signs unlike any digit. Left out as look-alikes of digits: O o Q D (0), I l i j
+# (1), Z z (2), S s (5), G b (6), g q (9), B (8).
 NOT_DIGITS = "ACEFHJKLMNPRTUVWXYacdefhkmnprtuvwxy#%&@?+*=$<>{}~"
 GATE_ARCH = "conv16k5-relu-pool2-conv32k5-relu-pool2-affine64-relu-affine2"
 

@@ -49,7 +49,9 @@ def test_drawn_letters_and_signs_are_not_digits(sign):
 
 def test_letters_of_the_bench_are_withheld():
     """Letters and signs in the fonts the gate was not trained on (a quick subset of the
-    bench's; the README gives the whole), and its digits under every condition pass."""
+    bench's; the README gives the whole set, and the digits refused per condition)."""
+    if not photos._fonts():
+        pytest.skip("no TrueType fonts in /usr/share/fonts to draw letters with")
     signs = photos.not_digit_pictures(60, seed=2)
     refused = 0
     for p in signs:
@@ -61,9 +63,12 @@ def test_letters_of_the_bench_are_withheld():
 
 
 def test_mnist_test_digits_are_digits():
-    x = data.load("bundled", "test").images
-    not_digit = gate.not_digit_probability(x) >= gate.NOT_A_DIGIT
-    assert int(not_digit.sum()) <= 15  # 0.15%; measured: see weights/README.md
+    """MNIST's 10,000 test digits as 28x28 pictures: the gate calls 12 not a digit (the README
+    and the model card say so); a little room for another BLAS's rounding."""
+    x = data.load("bundled", "test").images.reshape(-1, 28, 28)
+    pictures = np.stack([preprocess(d, invert=False, gated=False) for d in x])
+    not_digit = gate.not_digit_probability(pictures) >= gate.NOT_A_DIGIT
+    assert 8 <= int(not_digit.sum()) <= 15
 
 
 def test_without_the_gate_file_every_picture_is_a_digit(monkeypatch):
