@@ -67,3 +67,22 @@ def test_model_on_the_command_line_beats_the_environment(runner, monkeypatch, tm
     result = runner.invoke(app, ["evaluate", "--model", "mlp", "--limit", "10", "-f", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["arch"] == "affine512-relu-affine256-relu-affine10"
+
+
+def test_the_model_cards_name_the_shipped_files_hashes():
+    """Every sha256 in weights/README.md is that of the file whose card it is in."""
+    import hashlib
+    import re
+
+    from tests.conftest import ROOT
+
+    cards = (ROOT / "weights" / "README.md").read_text().split("\n## ")
+    checked = 0
+    for card in cards:
+        title = re.match(r"`([a-z0-9-]+\.npz)`", card)
+        digest = re.search(r"^\| sha256 \| `([0-9a-f]{64})` \|$", card, re.M)
+        if title and digest:
+            data = (ROOT / "weights" / title.group(1)).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == digest.group(1), title.group(1)
+            checked += 1
+    assert checked == 4
