@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from nnmnist import data, gate
+from nnmnist import data
 from nnmnist.core.network import Network, forward, predict
-from nnmnist.images import ImageError, open_image, preprocess, split_digits
+from nnmnist.images import ImageError, gate_refusals, open_image, preprocess, split_digits
 from nnmnist.weights import load_weights, shipped_model_path
 
 SIDE = 112  # pictures of 112x112: a digit of about 80 pixels on a sheet
@@ -443,7 +443,7 @@ def figure(net: Network, sets: dict[str, tuple[list[np.ndarray], np.ndarray]], p
         seen = Image.fromarray(digit).resize((SIDE, SIDE), Image.Resampling.NEAREST)
         sheet.paste(seen.convert("RGB"), (x + SIDE + 4, y))
         answer = f"read {int(probs.argmax())} ({probs.max():.0%})"
-        if gate.not_digit_probability(digit)[0] >= gate.NOT_A_DIGIT:
+        if gate_refusals(digit, [name]):
             answer = "refused: not a digit"
         text = f"{name[:30]}\ntrue {labels[0]}, {answer}"
         draw.multiline_text((x, y + SIDE + 2), text, fill="black", font=font, spacing=1)

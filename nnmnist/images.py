@@ -227,21 +227,26 @@ def preprocess(
     digit = even_strokes(fit_to_field(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]))
     if stages is not None:
         stages["6-digit"] = digit
-    if (
-        check
-        and gated
-        and (sure := float(gate.not_digit_probability(digit)[0])) >= gate.NOT_A_DIGIT
-    ):
-        raise not_a_digit_error(name, sure)
+    if check and gated and (refused := gate_refusals(digit, [name])):
+        raise refused[0][1]
     return digit
 
 
-def not_a_digit_error(name: str, sure: float) -> ImageError:
-    """What a picture the digit-or-not gate refuses is told (sure: its probability)."""
-    return ImageError(
-        f"{name}: not a digit (a letter, a sign or another mark, {sure:.0%} sure); "
-        "not predicted (--any-shape predicts it anyway)"
-    )
+def gate_refusals(digits: NDArray[np.uint8], names: list[str]) -> list[tuple[int, ImageError]]:
+    """The preprocessed pictures ((n, 784) or (n, 28, 28), named) that the digit-or-not gate
+    calls not a digit: (index, the error it is told), in order; one call for all of them."""
+    sure = gate.not_digit_probability(digits)
+    return [
+        (
+            i,
+            ImageError(
+                f"{names[i]}: not a digit (a letter, a sign or another mark, {p:.0%} sure); "
+                "not predicted (--any-shape predicts it anyway)"
+            ),
+        )
+        for i, p in enumerate(sure)
+        if p >= gate.NOT_A_DIGIT
+    ]
 
 
 FRONT_END_MIN_SIDE = 56  # pictures at least this big go through front_end

@@ -560,20 +560,17 @@ def _gated(
     is passed to on_error (raised without)."""
     if not rows:
         return names, pixels
-    from nnmnist import gate
-    from nnmnist.images import not_a_digit_error
+    from nnmnist.images import gate_refusals
 
-    sure = gate.not_digit_probability(pixels[rows])
-    refused = {row for row, p in zip(rows, sure, strict=True) if p >= gate.NOT_A_DIGIT}
-    for row, p in zip(rows, sure, strict=True):
-        if row in refused:
-            error = not_a_digit_error(names[row], float(p))
-            if on_error is None:
-                raise error
-            on_error(error)
+    refused = gate_refusals(pixels[rows], [names[row] for row in rows])
+    for _, error in refused:
+        if on_error is None:
+            raise error
+        on_error(error)
     if not refused:
         return names, pixels
-    keep = [i for i in range(len(names)) if i not in refused]
+    dropped = {rows[k] for k, _ in refused}
+    keep = [i for i in range(len(names)) if i not in dropped]
     return [names[i] for i in keep], pixels[keep]
 
 
