@@ -142,13 +142,31 @@ def test_number_with_a_picture_on_stdin_says_what_it_reads(tmp_path):
 
 
 def test_touching_digits_are_cut_where_the_network_reads_both_sides():
-    """75 of 100 touching pairs of seed 0 (the tuning set) read exactly; 20 of seed 3 here."""
+    """79% of 300 touching pairs of seed 0 (the tuning set) read exactly; 20 of seed 3 here (16
+    read; 14 with the rule before _cut_wins and _whole_sides)."""
     net = load_weights(shipped_model_path())
     pairs = photos.build_numbers(20, seed=3, touching=True)
     right = sum(photos.read_number(net, p) == label for p, label in pairs)
-    assert right >= 10
+    assert right >= 15
     unread = sum(len(photos.read_number(net, p)) == 1 for p, _ in pairs)
     assert unread <= 8  # without the cuts nearly all of them read as one digit
+
+
+def test_a_cut_leaving_a_speck_or_a_stub_is_no_candidate():
+    from nnmnist.images import _whole_sides
+
+    mark = np.zeros((40, 60), bool)
+    mark[2:38, 5:25] = True  # two tall strokes
+    mark[2:38, 35:55] = True
+    middle = np.zeros_like(mark)
+    middle[:, :30] = True
+    assert _whole_sides(mark & middle, mark & ~middle, 40)
+    sliver = np.zeros_like(mark)
+    sliver[:, :7] = True  # a path slipping down the first stroke's edge
+    assert not _whole_sides(mark & sliver, mark & ~sliver, 40)  # tall, but 5% of the ink
+    stub = np.zeros_like(mark)
+    stub[:15, :30] = True  # the top of the first stroke
+    assert not _whole_sides(mark & stub, mark & ~stub, 40)  # 13 rows: under half the height
 
 
 def test_polarity_holds_under_a_shadow_across_the_border():
