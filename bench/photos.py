@@ -1,6 +1,6 @@
 """Pictures as people take them: accuracy of predict's preprocessing per condition.
 
-    python bench/photos.py [--per-condition 200] [--seed 1] [--model cnn | --weights FILE]
+    python bench/photos.py [--per-condition 200] [--seed 1] [--model NAME | --weights FILE]
                            [--save DIR] [--figure PNG]
 
 Builds pictures from MNIST *test* digits (never training digits) and from digits rendered in
@@ -454,7 +454,7 @@ def figure(net: Network, sets: dict[str, tuple[list[np.ndarray], np.ndarray]], p
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-condition", type=int, default=200)
-    parser.add_argument("--model", default="cnn")
+    parser.add_argument("--model", default=None, help="a shipped model (default: the default)")
     parser.add_argument("--weights", type=Path, default=None, help="a weight file instead")
     parser.add_argument("--save", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="write a PNG of hard cases")
@@ -471,7 +471,7 @@ def main() -> None:
         figure(net, sets, args.figure)
         return
     print(
-        f"model {args.model}, {args.per_condition} pictures per condition ({SIDE}x{SIDE}), "
+        f"model {path.name}, {args.per_condition} pictures per condition ({SIDE}x{SIDE}), "
         f"seed {args.seed}"
     )
     print(f"{'condition':32s} {'accuracy':>8s} {'refused':>8s} {'pictures/s':>10s}")

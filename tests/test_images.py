@@ -70,11 +70,11 @@ def test_blank_images_are_reported(colour):
 
 
 def test_the_readme_figure_for_pictures_of_1000_test_digits(model):
-    """README: on 1,000 test digits turned into files, the default model (the ConvNet) scores
-    99.1-99.4% against 99.8% as arrays (a digit refused counts as wrong)."""
+    """README: on 1,000 test digits turned into files, the default model (the ConvNet trained
+    for photos) scores 99.3-99.6% against 99.4% as arrays (a digit refused counts as wrong)."""
     ds = data.load("bundled", "test")
     x, y = ds.images[:1000], ds.labels[:1000]
-    assert float(np.mean(predict(model, x)[0] == y)) >= 0.997
+    assert float(np.mean(predict(model, x)[0] == y)) >= 0.993
     scores = {}
     for name, transform in {**TRANSFORMS, "bilevel": bilevel}.items():
         pre = np.stack([_read_or_blank(transform(d)) for d in x]).reshape(len(x), 784)

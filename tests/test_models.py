@@ -52,7 +52,7 @@ def test_model_picks_a_shipped_model(runner, monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "resnet"], "'resnet' is not a shipped model; choose from cnn, photos, mlp"),
+        (["--model", "resnet"], "'resnet' is not a shipped model; choose from photos, cnn, mlp"),
         (["--model", "mlp", "-w", "x.pkl"], "give --weights or --model, not both"),
     ],
 )
