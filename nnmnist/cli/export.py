@@ -26,7 +26,7 @@ def export(
         str,
         typer.Argument(
             help="A weight file (.pkl, .npz, .safetensors) or a shipped model by name "
-            "(cnn, photos, mlp; nnmnist models lists them).",
+            "(photos, cnn, mlp; nnmnist models lists them).",
             show_default=False,
         ),
     ],
