@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--drawn", type=int, default=15000)
     parser.add_argument("--as-they-are", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--thickness", type=float, default=0.0, help="as nnmnist train's")
     args = parser.parse_args()
     start = time.perf_counter()
     x, y = build(args.data, args.seed, args.per_char, args.drawn, args.as_they_are)
@@ -138,6 +139,7 @@ def main() -> None:
         val_size=len(y) // 10,
         augment=1,
         rotate=5,
+        thickness=args.thickness,
     )
     trainer = Trainer(config, x, y, outputs=2)
     for report in trainer.run():
