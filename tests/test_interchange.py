@@ -55,6 +55,7 @@ def _networks() -> list[tuple[str, Path | None]]:
     cases = [
         ("shipped MLP", shipped_model_path("mlp")),
         ("shipped ConvNet", shipped_model_path("cnn")),
+        ("default ConvNet (photos)", shipped_model_path("photos")),
     ]
     cases += [
         (f"book {name}", DLFS / name)
