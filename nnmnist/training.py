@@ -295,7 +295,7 @@ class Trainer:
             )
         else:
             self.net = init_network(
-                (N_INPUTS, *c.hidden, N_CLASSES),
+                (N_INPUTS, *c.hidden, self.outputs),
                 scheme=c.init,
                 rng=self.rng,
                 hidden=c.activation,

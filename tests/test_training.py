@@ -36,6 +36,18 @@ def test_training_learns_on_a_small_real_subset(bundled):
     assert accuracy > 0.85
 
 
+@pytest.mark.parametrize("arch", [None, "affine16-relu-affine2"])
+def test_a_network_with_two_outputs_trains_as_an_mlp_or_from_a_spec(bundled, arch):
+    """outputs (the digit-or-not gate's 2) sizes the last layer whether the network is given as
+    hidden sizes or as a spec."""
+    odd = (bundled.labels[:600] % 2).astype(np.uint8)  # two classes: even and odd digits
+    config = TrainConfig(hidden=(16,), arch=arch, epochs=2, batch_size=32, val_size=100)
+    trainer = Trainer(config, bundled.images[:600], odd, outputs=2)
+    history = trainer.run()
+    assert trainer.best_network().weights[-1].shape == (16, 2)
+    assert history[-1].val_accuracy > 0.5
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_every_optimiser_and_activation_trains(bundled, activation, optimizer):
