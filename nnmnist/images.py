@@ -496,8 +496,9 @@ def _read_cut(
     tries = []
     for c in cuts:
         left = _path_cut(own, x0 + w // 5 + c, max(2, w // 4))
-        if _whole_sides(own & left, own & ~left, height):
-            tries.append((_framed(own & left, ink), _framed(own & ~left, ink)))
+        sides = own & left, own & ~left
+        if _whole_sides(*sides, height):
+            tries.append((_framed(sides[0], ink), _framed(sides[1], ink)))
     if not tries:
         return [piece]
     fields = [whole] + [d for pair in tries for _, d in pair]
@@ -513,12 +514,12 @@ def _whole_sides(left: NDArray[np.bool_], right: NDArray[np.bool_], height: int)
     """Whether both sides of a cut could be digits: each at least MIN_SIDE_HEIGHT of the
     number's height tall and MIN_SIDE_SHARE of the ink (not a speck or a stroke's tip, which a
     path slipping round a digit leaves, and which the network reads surely as a 1)."""
-    total = int(left.sum()) + int(right.sum())
-    for side in (left, right):
+    inked = [int(left.sum()), int(right.sum())]
+    for side, count in zip((left, right), inked, strict=True):
         rows = np.flatnonzero(side.any(axis=1))
         if not len(rows) or rows[-1] - rows[0] + 1 < MIN_SIDE_HEIGHT * height:
             return False
-        if side.sum() < MIN_SIDE_SHARE * total:
+        if count < MIN_SIDE_SHARE * sum(inked):
             return False
     return True
 
