@@ -44,19 +44,32 @@ def training_fonts() -> list[str]:
     return [f for f in found if f not in bench]
 
 
-def _pen(im: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """A pen of another width: dark strokes made thicker (min filter) or thinner (max)."""
-    k = int(rng.integers(0, 5))
-    if k == 1:
-        return im.filter(ImageFilter.MinFilter(3))
-    if k == 2:
-        return im.filter(ImageFilter.MinFilter(5))
-    if k == 3:
-        return im.filter(ImageFilter.MaxFilter(3))
-    return im
+# Pens of another width: dark strokes made thicker (min filter) or thinner (max filter), or the
+# font's own (None). One is drawn at random for each picture.
+GATE_PENS = (
+    None,
+    ImageFilter.MinFilter(3),
+    ImageFilter.MinFilter(5),
+    ImageFilter.MaxFilter(3),
+    None,
+)
 
 
-def _sheet_text(text: str, font: str, rng: np.random.Generator) -> Image.Image:
+def pen(
+    im: Image.Image, rng: np.random.Generator, pens: tuple[ImageFilter.Filter | None, ...]
+) -> Image.Image:
+    """The picture drawn with one of pens, at random."""
+    chosen = pens[int(rng.integers(0, len(pens)))]
+    return im if chosen is None else im.filter(chosen)
+
+
+def sheet_text(
+    text: str,
+    font: str,
+    rng: np.random.Generator,
+    pens: tuple[ImageFilter.Filter | None, ...] = GATE_PENS,
+) -> Image.Image:
+    """text in font on a 112x112 sheet: random size, place, slant (up to 12 degrees) and pen."""
     im = Image.new("L", (SIDE, SIDE), 255)
     face = ImageFont.truetype(font, int(rng.integers(40, 86)))
     draw = ImageDraw.Draw(im)
@@ -66,7 +79,7 @@ def _sheet_text(text: str, font: str, rng: np.random.Generator) -> Image.Image:
     y = (SIDE - h) // 2 - box[1] + int(rng.integers(-8, 9))
     draw.text((x, y), text, fill=0, font=face)
     im = im.rotate(float(rng.uniform(-12, 12)), Image.Resampling.BILINEAR, fillcolor=255)
-    return _pen(im, rng)
+    return pen(im, rng, pens)
 
 
 def _sheet_mnist(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -76,10 +89,11 @@ def _sheet_mnist(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     paper = np.full((SIDE, SIDE), 255.0, np.float32)
     y, x = rng.integers(2, SIDE - side - 1, 2)
     paper[y : y + side, x : x + side] *= 1 - ink
-    return _pen(Image.fromarray(paper.astype(np.uint8)), rng)
+    return pen(Image.fromarray(paper.astype(np.uint8)), rng, GATE_PENS)
 
 
-def _kept(picture: Image.Image) -> np.ndarray | None:
+def kept(picture: Image.Image) -> np.ndarray | None:
+    """The picture as predict prepares it, before the gate: (784,) uint8, or None if refused."""
     try:
         return preprocess(picture, gated=False).reshape(784)
     except ImageError:  # refused before the gate would see it
@@ -107,11 +121,11 @@ def build(
     for text, label in [(str(d), 1) for d in range(10)] * 2 + [(c, 0) for c in NOT_DIGITS]:
         for _ in range(per_char):
             font = fonts[int(rng.integers(len(fonts)))]
-            pictures.append(_sheet_text(text, font, rng))
+            pictures.append(sheet_text(text, font, rng))
             labels.append(label)
     done, kept = [], []
     with ProcessPoolExecutor(2) as pool:  # preprocess is most of the time
-        for digit, label in zip(pool.map(_kept, pictures, chunksize=256), labels, strict=True):
+        for digit, label in zip(pool.map(kept, pictures, chunksize=256), labels, strict=True):
             if digit is not None:
                 done.append(digit)
                 kept.append(label)
