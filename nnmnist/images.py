@@ -212,7 +212,7 @@ def preprocess(
     if stages is not None:
         stages["1-grey"] = grey
     if min(grey.shape) >= FRONT_END_MIN_SIDE:
-        ink, mask = _cleaned(grey, invert, name, stages)
+        ink, mask = _cleaned(grey, invert, name, stages, one_digit=True)
     else:  # a small crop (an MNIST-sized picture): the paper's grey level alone is removed
         ink = 1 - grey if invert else grey
         background = 1 - paper if invert else paper
@@ -592,6 +592,8 @@ SAUVOLA_K, SAUVOLA_R = 0.1, 0.5  # k 0.1 kept faint ink whole (0.2: 94% against 
 # 79%), every 112x112 condition as before.
 INK_TOP = 99.97
 EDGE_GROW = 2  # pixels around the mask whose grey levels are kept (the strokes' soft edges)
+SPECK_SHARE = 0.1  # marks under this share of the largest mark's pixels are specks
+EDGE_MARK_SHARE = 0.5  # in a picture of one digit, the same for marks touching its edge
 
 
 def _cleaned(
@@ -599,17 +601,20 @@ def _cleaned(
     invert: bool,
     name: str,
     stages: dict[str, NDArray[Any]] | None = None,
+    one_digit: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """front_end on a picture of either polarity, and ImageError when no ink is left. (Every
     pixel of the mask has ink above INK_THRESHOLD, so an empty mask is the only blank case.)"""
-    ink, mask = front_end(grey if invert else 1 - grey, stages)
+    ink, mask = front_end(grey if invert else 1 - grey, stages, one_digit)
     if not mask.any():
         raise ImageError(f"{name}: blank image (no ink stands out from the background)")
     return ink, mask
 
 
 def front_end(
-    paper: NDArray[np.float32], stages: dict[str, NDArray[Any]] | None = None
+    paper: NDArray[np.float32],
+    stages: dict[str, NDArray[Any]] | None = None,
+    one_digit: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """A photo's clean-up, on a grey picture with bright paper and dark ink in [0, 1]: returns
     the ink (bright, in [0, 1], at the working size) and the mask of the digit's pixels.
@@ -619,8 +624,10 @@ def front_end(
     paper's brightness estimated by a grey closing wider than the strokes (_paper_light) and
     divided out (uneven light, shadows), the ink stretched to full contrast, a Sauvola
     threshold over windows a sixth of the picture, ruled lines and borders dropped
-    (_ruled_lines), and specks (marks under a tenth of the largest) dropped. scipy.ndimage does
-    the filtering.
+    (_ruled_lines), and specks (marks under a tenth of the largest) dropped; for a picture of
+    one_digit, marks touching the picture's edge under half the largest too (the corners of a
+    shadow whose edge runs out of the picture, which the closing takes for ink; the edge of
+    another sheet). scipy.ndimage does the filtering.
     """
     from scipy import ndimage
 
@@ -654,13 +661,32 @@ def front_end(
         labels, count = ndimage.label(part, structure=np.ones((3, 3), bool))
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
-        mask[box] = part = (sizes >= 0.1 * sizes.max())[labels]
+        kept = sizes >= SPECK_SHARE * sizes.max()
+        if one_digit:  # the edge's marks under EDGE_MARK_SHARE of the largest are not the digit
+            at_edge = _at_edge(labels, box, (h, w))
+            kept[at_edge] &= sizes[at_edge] >= EDGE_MARK_SHARE * sizes.max()
+        mask[box] = part = kept[labels]
         # the digit's grey levels where the mask is, grown by EDGE_GROW pixels (soft edges)
         near = ndimage.maximum_filter(part, size=2 * EDGE_GROW + 1)  # EDGE_GROW 3x3 dilations
         out[box] = np.where(near, ink[box], 0)
     if stages is not None:
         stages["5-mask"] = mask
     return out, mask
+
+
+def _at_edge(
+    labels: NDArray[np.int32], box: tuple[slice, slice], shape: tuple[int, int]
+) -> NDArray[np.intp]:
+    """The labels (of marks labelled over the picture's box) that touch the picture's edge."""
+    rows, cols = box
+    edges = [
+        labels[0] if rows.start == 0 else None,
+        labels[-1] if rows.stop == shape[0] else None,
+        labels[:, 0] if cols.start == 0 else None,
+        labels[:, -1] if cols.stop == shape[1] else None,
+    ]
+    found = np.unique(np.concatenate([e for e in edges if e is not None] or [labels[:0, 0]]))
+    return found[found > 0]
 
 
 def _grown_box(mask: NDArray[np.bool_], margin: int) -> tuple[slice, slice] | None:

@@ -4,6 +4,7 @@ whole set and prints the table the README shows."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -18,9 +19,8 @@ from nnmnist.weights import load_weights, shipped_model_path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import photos  # noqa: E402
 
-SETS = photos.build(
-    30, seed=2
-)  # neither the set the front end was tuned on (0) nor the README's (1)
+# neither a set the front end was tuned on (0, 2, 3) nor the README's (1)
+SETS = photos.build(30, seed=5)
 
 
 @pytest.mark.parametrize("condition", list(photos.CONDITIONS))
@@ -267,3 +267,43 @@ def test_the_sauvola_box_gives_the_whole_pictures_mask():
             grey = grey if im.light_paper(grey) else 1 - grey
             for got, want in zip(im.front_end(grey), whole(grey), strict=True):
                 assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def _marks_at_the_edge(pictures) -> int:
+    """How many of the pictures keep ink touching the picture's edge in their digit's mask."""
+    touching = 0
+    for p in pictures:
+        stages: dict = {}
+        with contextlib.suppress(ImageError):  # refused: the mask is still recorded
+            preprocess(Image.fromarray(p), stages=stages)
+        mask = stages["5-mask"]
+        touching += bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+    return touching
+
+
+def test_a_shadows_corners_are_not_taken_for_ink(monkeypatch):
+    """Where a shadow's edge runs out of the picture, the paper's closing cannot follow its
+    acute corners, and they came out as marks beside the digit (shrinking it, or making the
+    gate refuse it). In a picture of one digit, marks at the edge under half the largest are
+    dropped. These digits never touch the edge (seed 4: a set nothing was tuned on)."""
+    from nnmnist import images
+
+    pictures, _ = photos.build(60, seed=4)["hard-edged shadow"]
+    assert _marks_at_the_edge(pictures) == 0
+    monkeypatch.setattr(images, "EDGE_MARK_SHARE", 0.0)  # specks alone: corners stay
+    assert _marks_at_the_edge(pictures) >= 10  # 17 of the 60
+
+
+def test_numbers_keep_a_small_digit_at_the_edge():
+    """--number does not drop small marks at the edge: a 1 cut by the picture's edge beside a
+    wide digit is a digit of the number."""
+    from nnmnist.images import front_end
+
+    paper = np.ones((120, 200), np.float32)
+    paper[20:100, 60:140] = 0.0  # a wide block of ink
+    paper[20:100, 60 + 10 : 140 - 10] = 1.0  # hollowed: a thick frame, like a 0
+    paper[30:90, 0:6] = 0.0  # a thin stroke cut by the left edge
+    _, number = front_end(paper)
+    _, one = front_end(paper, one_digit=True)
+    assert number[:, :6].any() and not one[:, :6].any()
+    assert number[:, 60:140].any() and one[:, 60:140].any()
