@@ -30,7 +30,14 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from nnmnist import data
 from nnmnist.core.network import Network, forward, predict
-from nnmnist.images import ImageError, gate_refusals, open_image, preprocess, split_digits
+from nnmnist.images import (
+    ImageError,
+    gate_number,
+    gate_refusals,
+    open_image,
+    preprocess,
+    split_digits,
+)
 from nnmnist.weights import load_weights, shipped_model_path
 
 SIDE = 112  # pictures of 112x112: a digit of about 80 pixels on a sheet
@@ -320,13 +327,17 @@ def build_numbers(count: int, seed: int, touching: bool) -> list[tuple[np.ndarra
     return out
 
 
-def read_number(net: Network, picture: np.ndarray) -> str:
-    """What predict --number reads in a picture ('' when it refuses it)."""
+def read_number(net: Network, picture: np.ndarray, gated: bool = True) -> str:
+    """What predict --number reads in a picture ('' when it refuses it; gated=False: as with
+    --any-shape, no digit refused by the digit-or-not gate)."""
     try:
         parts = split_digits(Image.fromarray(picture), read=lambda x: forward(net, x))
+        digits = np.stack([d for _, d in parts]).reshape(len(parts), 784)
+        if gated:
+            gate_number(digits, "number")
     except ImageError:
         return ""
-    probs = forward(net, np.stack([d for _, d in parts]).reshape(len(parts), 784))
+    probs = forward(net, digits)
     return "".join(str(int(k)) for k in probs.argmax(axis=1))
 
 

@@ -250,6 +250,15 @@ def gate_refusals(digits: NDArray[np.uint8], names: list[str]) -> list[tuple[int
     ]
 
 
+def gate_number(digits: NDArray[np.uint8], name: str) -> None:
+    """The ImageError of the first of a number's digits ((n, 784), as split_lines frames them)
+    that the digit-or-not gate calls not a digit: a letter among digits makes it no number."""
+    n = len(digits)
+    refused = gate_refusals(digits, [f"{name} (mark {i + 1} of {n})" for i in range(n)])
+    if refused:
+        raise refused[0][1]
+
+
 FRONT_END_MIN_SIDE = 56  # pictures at least this big go through front_end
 
 

@@ -105,6 +105,36 @@ def test_predict_reports_a_letter_in_one_line(tmp_path):
     assert forced.returncode == 0 and forced.stdout.count("\n") == 2
 
 
+def test_a_letter_in_a_number_makes_it_no_number(tmp_path):
+    """--number asks the gate about every digit it found: 7A1 is reported (the A was read as
+    a 4 before), in one line naming the mark; --any-shape reads it anyway; 71 is read."""
+    seven = [[(20, 15), (92, 15), (45, 100)]]
+    one = [[(56, 15), (56, 100)]]
+    for name, glyphs in (("7a1", [seven, DRAWN["A"], one]), ("71", [seven, one])):
+        sheet = Image.new("L", (112 * len(glyphs), 112), 255)
+        for k, strokes in enumerate(glyphs):
+            sheet.paste(drawn(strokes), (112 * k, 0))
+        sheet.save(tmp_path / f"{name}.png")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [EXE, "predict", "--number", "-f", "csv", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+
+    refused = run("7a1.png", "71.png")
+    assert refused.returncode == 1
+    assert refused.stdout.splitlines()[1:] == [refused.stdout.splitlines()[1]]
+    assert refused.stdout.splitlines()[1].startswith("71.png,71,")
+    assert refused.stderr.count("error:") == 1
+    assert "7a1.png (mark 2 of 3): not a digit" in refused.stderr
+    forced = run("7a1.png", "--any-shape")
+    assert forced.returncode == 0 and forced.stdout.splitlines()[1].startswith("7a1.png,7")
+
+
 def test_the_gate_is_not_a_digit_model():
     """Its file answers two classes; given as a model, it is refused in one line."""
     from nnmnist.weights import shipped_file

@@ -83,7 +83,8 @@ def predict(
         typer.Option(
             "--any-shape",
             help="Predict pictures whose ink does not look like one digit (specks all over, "
-            "marks side by side, a solid blob); by default they are reported, not guessed.",
+            "marks side by side, a solid blob) or like a digit at all (a letter, a sign; with "
+            "--number, any of its marks); by default they are reported, not guessed.",
         ),
     ] = False,
     show: Annotated[
@@ -401,7 +402,7 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     from nnmnist.core.network import forward
     from nnmnist.errors import DataError
     from nnmnist.formats import number_line
-    from nnmnist.images import ink_picture, load_image, split_lines
+    from nnmnist.images import gate_number, ink_picture, load_image, split_lines
 
     failures: list[str] = []
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
@@ -413,13 +414,15 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
         try:
             with load_image(spec) as im:
                 lines = split_lines(im, s.invert, spec, read=lambda x: forward(net, x))
+                parts = [d for line in lines for d in line]
+                digits = np.stack([d for _, d in parts]).reshape(len(parts), 784)
+                if not s.any_shape:
+                    gate_number(digits, spec)
                 ink = ink_picture(im, s.invert) if s.show else None
         except DataError as exc:
             failures.append(str(exc))
             render.error(str(exc))
             continue
-        parts = [d for line in lines for d in line]
-        digits = np.stack([d for _, d in parts]).reshape(len(parts), 784)
         probs = forward(net, digits)
         boxes = [b for b, _ in parts]
         if ink is not None:
