@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from nnmnist import data
 from nnmnist.core.network import forward
 from nnmnist.images import ImageError, preprocess
-from nnmnist.training import TrainConfig, Trainer
+from nnmnist.training import EpochReport, TrainConfig, Trainer
 from nnmnist.weights import save_weights
 
 SIDE = 112
@@ -82,14 +82,16 @@ def sheet_text(
     return pen(im, rng, pens)
 
 
-def _sheet_mnist(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+def _sheet_mnist(
+    digit: np.ndarray, rng: np.random.Generator, pens: tuple[ImageFilter.Filter | None, ...]
+) -> Image.Image:
     side = int(rng.integers(56, 92))
     big = Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BICUBIC)
     ink = np.asarray(big, np.float32) / 255
     paper = np.full((SIDE, SIDE), 255.0, np.float32)
     y, x = rng.integers(2, SIDE - side - 1, 2)
     paper[y : y + side, x : x + side] *= 1 - ink
-    return pen(Image.fromarray(paper.astype(np.uint8)), rng, GATE_PENS)
+    return pen(Image.fromarray(paper.astype(np.uint8)), rng, pens)
 
 
 def kept(picture: Image.Image) -> np.ndarray | None:
@@ -101,7 +103,12 @@ def kept(picture: Image.Image) -> np.ndarray | None:
 
 
 def build(
-    mnist_dir: str, seed: int, per_char: int, drawn: int, as_they_are: int
+    mnist_dir: str,
+    seed: int,
+    per_char: int,
+    drawn: int,
+    as_they_are: int,
+    pens: tuple[ImageFilter.Filter | None, ...] = GATE_PENS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pictures (N, 784) uint8 and labels: 1 for a digit, 0 for not a digit. drawn: MNIST
     training digits drawn on a sheet; as_they_are: others given as the 28x28 crops they are.
@@ -113,7 +120,7 @@ def build(
     pictures: list[Image.Image] = []
     labels: list[int] = []
     for row in rows[:drawn]:
-        pictures.append(_sheet_mnist(images[row], rng))
+        pictures.append(_sheet_mnist(images[row], rng, pens))
         labels.append(1)
     for row in rows[drawn:]:
         pictures.append(Image.fromarray(images[row].reshape(28, 28)))
@@ -121,15 +128,30 @@ def build(
     for text, label in [(str(d), 1) for d in range(10)] * 2 + [(c, 0) for c in NOT_DIGITS]:
         for _ in range(per_char):
             font = fonts[int(rng.integers(len(fonts)))]
-            pictures.append(sheet_text(text, font, rng))
+            pictures.append(sheet_text(text, font, rng, pens))
             labels.append(label)
-    done, kept = [], []
+    return prepared(pictures, labels)
+
+
+def prepared(pictures: list[Image.Image], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The pictures as predict prepares them (N, 784) uint8, with their labels, on both cores;
+    those that preprocessing refuses are left out."""
+    done, kept_labels = [], []
     with ProcessPoolExecutor(2) as pool:  # preprocess is most of the time
         for digit, label in zip(pool.map(kept, pictures, chunksize=256), labels, strict=True):
             if digit is not None:
                 done.append(digit)
-                kept.append(label)
-    return np.stack(done), np.array(kept, np.uint8)
+                kept_labels.append(label)
+    return np.stack(done), np.array(kept_labels, np.uint8)
+
+
+def show_epoch(report: EpochReport) -> None:
+    """One line as each epoch ends (Trainer.run returns only when all have)."""
+    print(
+        f"epoch {report.epoch}: loss {report.train_loss:.4f}, "
+        f"validation {report.val_accuracy:.4f} ({report.seconds:.0f} s)",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -142,9 +164,13 @@ def main() -> None:
     parser.add_argument("--as-they-are", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--thickness", type=float, default=0.0, help="as nnmnist train's")
+    parser.add_argument(
+        "--marker", action="store_true", help="a thick marker (7 px min filter) among the pens"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
-    x, y = build(args.data, args.seed, args.per_char, args.drawn, args.as_they_are)
+    pens = (*GATE_PENS, ImageFilter.MinFilter(7)) if args.marker else GATE_PENS
+    x, y = build(args.data, args.seed, args.per_char, args.drawn, args.as_they_are, pens)
     print(f"{len(y)} pictures ({int(y.sum())} digits) in {time.perf_counter() - start:.0f} s")
     config = TrainConfig(
         arch=GATE_ARCH,
@@ -156,11 +182,7 @@ def main() -> None:
         thickness=args.thickness,
     )
     trainer = Trainer(config, x, y, outputs=2)
-    for report in trainer.run():
-        print(
-            f"epoch {report.epoch}: loss {report.train_loss:.4f}, "
-            f"validation {report.val_accuracy:.4f} ({report.seconds:.0f} s)"
-        )
+    trainer.run(on_epoch=show_epoch)
     net = trainer.best_network()
     val = trainer.val_rows
     not_digit = forward(net, x[val])[:, 0]
