@@ -11,8 +11,8 @@ paper, the edge, 1-megapixel JPEG photos), runs them through the same preprocess
 were refused as not one digit (counted as wrong); then the share of letters and signs it
 withholds, and whole numbers read by `--number` (separated digits, touching pairs). Everything
 is drawn from seeded generators, so a run is reproducible (seeds 0, 2 and 3 are the sets the
-front end was tuned on; 1 is the README's). --save writes a few pictures per condition to look at; --figure draws hard cases
-beside what the network saw, and stops.
+front end was tuned on; 1 is the README's). --save writes a few pictures per condition to look
+at; --figure draws hard cases beside what the network saw, and stops.
 """
 
 from __future__ import annotations

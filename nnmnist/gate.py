@@ -7,8 +7,9 @@ on digits, letters and signs rendered in fonts the photo bench does not use) tha
 likely a preprocessed 28x28 picture is *not* a digit. It has a quarter of the shipped
 ConvNet's multiply-adds and takes 0.06 ms a picture in batches of 100 against the ConvNet's
 0.11 (0.16 ms one picture at a time). (An MLP gate, tried too, cost less but refused more of
-the bench's digits: 19 of 4,800 against the first ConvNet gate's 12.) It runs on pictures only: arrays of pixels are
-taken to be digits, as they always were.
+the bench's digits: 19 of 4,800 against the first ConvNet gate's 12.) It runs on pictures
+only: arrays of pixels are taken to be digits, as they always were. With --number it is asked
+about every digit found (gate_number in images.py).
 """
 
 from __future__ import annotations
