@@ -1,12 +1,18 @@
 """The one writer: every file nnmnist writes goes through write_file.
 
-A temporary file is created with O_EXCL in the target's folder and locked while it is written,
-fsynced, then renamed into place, so readers see the old file or the new one, never half of one.
-The target is refused if it is a symbolic link (nothing is written through or over one), if it
-is one of this run's inputs (compared by device and inode, so hard links and other spellings of
-a path count), or if it exists and this run did not create it, unless overwrite says so; an
-overwritten file keeps its permissions. Temporaries of writers that died (SIGKILL, a crash) are
-removed only when provably abandoned: unlocked and older than a minute.
+A temporary file is created with O_EXCL in the target's folder, under a name with a random part
+and a fixed marker (`.NAME.nnmnist-RANDOM.tmp`), locked while it is written, fsynced, then moved
+into place, so readers see the old file or the new one, never half of one. The target is
+refused if it is a symbolic link (nothing is written through or over one), if it is one of this
+run's inputs (compared by device and inode, so hard links and other spellings of a path count),
+or if it exists and this run did not create it, unless overwrite says so; an overwritten file
+keeps its permissions.
+
+Nothing is ever removed but what this process made: its own temporary when a write fails, and
+(remove_own) a file it wrote earlier in the run. A writer killed by SIGKILL leaves its
+temporary behind; it is not cleaned up later, because no test on a file that someone else can
+create (its name, age, lock, owner, content) proves that nnmnist made it and that nobody needs
+it, and a leftover costs only disk space where a wrong guess costs data.
 """
 
 from __future__ import annotations
@@ -17,14 +23,14 @@ import fcntl
 import os
 import stat
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from nnmnist.reading import INPUTS, file_identity
 
-ABANDONED_AFTER = 60.0  # seconds: a temporary this old and unlocked has no writer
+MARKER = ".nnmnist-"  # in every temporary's name: .NAME.nnmnist-RANDOM.tmp
+MAX_NAME_IN_TEMPORARY = 120  # characters of the target's name kept (names end at 255 bytes)
 
 # (device, inode) of every file this process wrote: it may replace them without overwrite
 _created: set[tuple[int, int]] = set()
@@ -39,42 +45,27 @@ class RefusedTarget(OSError):
     """The target may not be written (a link, an input, an existing file): nothing was changed."""
 
 
-def _temporaries(path: Path) -> list[Path]:
-    prefix, suffix = f".{path.name}.", ".tmp"
+def temporary_prefix(path: Path) -> str:
+    """The start of the name of path's temporaries (the random part and '.tmp' follow)."""
+    return f".{path.name[:MAX_NAME_IN_TEMPORARY]}{MARKER}"
+
+
+def remove_own(path: str | os.PathLike[str]) -> bool:
+    """Remove path only if this process wrote the file there (same device and inode) and it is
+    not one of the run's inputs; True if it was removed. Anything else is left alone."""
+    path = Path(path)
     try:
-        names = os.listdir(path.parent)
+        st = os.lstat(path)
     except OSError:
-        return []
-    # names compared literally: a target named '?.pkl' matches only its own temporaries
-    return [path.parent / n for n in names if n.startswith(prefix) and n.endswith(suffix)]
-
-
-def clean_stale(path: Path) -> list[Path]:
-    """Remove temporaries beside path whose writer is gone: unlocked and over a minute old.
-
-    A live writer holds a lock on its temporary for as long as it writes, in any process or
-    PID namespace; the lock goes with the process, however it ends.
-    """
-    removed = []
-    now = time.time()
-    for tmp in _temporaries(path):
-        try:
-            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < ABANDONED_AFTER:
-                continue
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if a writer holds it
-            if file_identity(tmp) == (st.st_dev, st.st_ino):  # still the file we locked
-                tmp.unlink()
-                removed.append(tmp)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-    return removed
+        return False
+    identity = (st.st_dev, st.st_ino)
+    if not stat.S_ISREG(st.st_mode) or identity not in _created or identity in INPUTS:
+        return False
+    with contextlib.suppress(OSError):
+        path.unlink()
+        _created.discard(identity)
+        return True
+    return False
 
 
 def check_target(path: Path, overwrite: bool = False) -> os.stat_result | None:
@@ -108,8 +99,8 @@ def write_file(
     """
     path = Path(path)
     check_target(path, overwrite)
-    clean_stale(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # mkstemp: O_EXCL and a random name, so two writers never share (or truncate) a temporary
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path), suffix=".tmp")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb", closefd=False) as f:

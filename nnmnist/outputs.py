@@ -8,6 +8,7 @@ names one to one: distinct inputs never share an output file.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from nnmnist.errors import NnmnistError
@@ -61,13 +62,17 @@ class FileNames:
         return candidate
 
 
-def remove_old_parts(folder: Path) -> None:
-    """With --force, the Dask engine's earlier part files and manifest go first (only those)."""
-    for entry in os.scandir(folder):
-        name = entry.name
-        old_part = name.startswith("part-") and name.rsplit(".", 1)[-1] in ("txt", "csv", "jsonl")
-        if (old_part or name == "manifest.json") and entry.is_file(follow_symlinks=False):
-            Path(entry.path).unlink()
+PART_NAME = re.compile(r"part-[0-9]{5}\.(?:txt|csv|jsonl)")
+
+
+def other_parts(folder: Path, written: set[str]) -> list[str]:
+    """Part files in folder that this run did not write (an earlier run's, with --force): they
+    are left alone (nnmnist removes nothing it did not make); manifest.json names this run's."""
+    try:
+        names = [e.name for e in os.scandir(folder)]
+    except OSError:
+        return []
+    return sorted(n for n in names if PART_NAME.fullmatch(n) and n not in written)
 
 
 def write_bytes(path: Path, data: bytes, force: bool, option: str) -> None:

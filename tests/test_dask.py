@@ -294,3 +294,26 @@ def _a_job_with_a_kill(args, address, client, big, tmp_path, attempt):
 
     rerun, chunks = client.run_on_scheduler(reruns)
     return header + first + rest, rerun, chunks
+
+
+def test_force_into_a_parts_folder_replaces_this_runs_names_and_removes_nothing(
+    runner, in_inputs, cluster, tmp_path
+):
+    """Issue 26: --force used to delete every part-*.txt and manifest.json in the folder,
+    whoever made them. Now only the files this run writes are replaced; the rest stay."""
+    address, _ = cluster
+    out = tmp_path / "parts"
+    out.mkdir()
+    (out / "part-99999.txt").write_text("a part of mine\n")
+    (out / "notes.txt").write_text("notes\n")
+    args = ["predict", "a.npy", "--chunk-size", "1000", "--scheduler", address, "--output"]
+    result = runner.invoke(app, [*args, str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert (out / "part-99999.txt").read_text() == "a part of mine\n"
+    assert (out / "notes.txt").read_text() == "notes\n"
+    assert "left alone 1 part files that this run did not write (part-99999.txt" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "part-99999.txt" not in {p["file"] for p in manifest["parts"]}
+    again = runner.invoke(app, [*args, str(out), "--force"])  # the manifest is replaced
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "manifest.json").read_text()) == manifest

@@ -6,9 +6,11 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 EXE = str(Path(sys.executable).parent / "nnmnist")
@@ -99,3 +101,119 @@ def test_train_refuses_a_checkpoint_left_by_another_run(tmp_path, bundled_train_
     )
     assert result.returncode == 1 and "w.npz.ckpt.npz: already exists" in result.stderr
     assert (tmp_path / "w.npz.ckpt.npz").read_bytes() == b"from an earlier run"
+
+
+def _age(path: Path, seconds: float = 300) -> None:
+    old = time.time() - seconds
+    os.utime(path, (old, old), follow_symlinks=False)
+
+
+def test_the_writer_removes_no_file_it_did_not_make_however_it_looks(tmp_path):
+    """Issue 26: the input itself and every look-alike of a temporary beside the target (old,
+    unlocked, some even with nnmnist's marker) survive every writer."""
+    assert run(["init", "-o", ".m.npz.mine.tmp"], tmp_path).returncode == 0
+    (tmp_path / ".m.npz.notes.tmp").write_text("my notes\n")
+    (tmp_path / ".m.npz.nnmnist-abc123.tmp").write_text("mine, with the marker\n")
+    os.link(tmp_path / ".m.npz.notes.tmp", tmp_path / ".m.npz.link.tmp")
+    (tmp_path / ".m.npz.sym.tmp").symlink_to(tmp_path / ".m.npz.notes.tmp")
+    (tmp_path / ".report.html.x.tmp").write_text("beside the report\n")
+    for p in tmp_path.iterdir():
+        _age(p)
+    before = snapshot(tmp_path)
+    exported = run(["export", ".m.npz.mine.tmp", "-o", "m.npz"], tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    again = run(["export", ".m.npz.mine.tmp", "-o", "m.npz", "--force"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    reported = run(["evaluate", "--limit", "50", "--report", "report.html"], tmp_path)
+    assert reported.returncode == 0, reported.stderr
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert sorted(set(after) - set(before)) == ["m.npz", "report.html"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.name: (b"->" + os.readlink(p).encode()) if p.is_symlink() else p.read_bytes()
+        for p in folder.iterdir()
+    }
+
+
+TWO_WRITERS = """
+import sys, time
+from nnmnist.atomic import RefusedTarget, write_file
+def write(f):
+    f.write(sys.argv[2].encode() * 1000)
+    f.flush()
+    print("writing", flush=True)
+    sys.stdin.readline()
+try:
+    write_file(sys.argv[1], write)
+    print("wrote", flush=True)
+except RefusedTarget as exc:
+    print("refused:", exc.strerror, flush=True)
+"""
+
+
+def test_two_writers_of_one_target_never_share_a_temporary_and_one_wins_whole(tmp_path):
+    target = tmp_path / "w.bin"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TWO_WRITERS, str(target), tag],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for tag in "AB"
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    temporaries = [p.name for p in tmp_path.iterdir()]
+    assert len(temporaries) == 2 and all(".w.bin.nnmnist-" in n for n in temporaries)
+    outcomes = []
+    for proc in procs:  # A finishes first, then B finds the target made by another writer
+        out, _ = proc.communicate("\n", timeout=30)
+        outcomes.append(out.strip())
+    assert outcomes == ["wrote", "refused: already exists; pass --force to replace it"]
+    assert target.read_bytes() == b"A" * 1000  # whole, and the first writer's
+    assert [p.name for p in tmp_path.iterdir()] == ["w.bin"]
+
+
+def test_remove_own_removes_only_what_this_process_wrote(tmp_path):
+    from nnmnist import atomic
+
+    theirs = tmp_path / "theirs.bin"
+    theirs.write_bytes(b"someone else's")
+    assert not atomic.remove_own(theirs) and theirs.exists()
+    ours = tmp_path / "ours.bin"
+    atomic.write_file(ours, lambda f: f.write(b"ours"))
+    os.link(ours, tmp_path / "link.bin")
+    ours.unlink()
+    (tmp_path / "ours.bin").write_bytes(b"a new file of the same name")  # another inode
+    assert not atomic.remove_own(ours) and ours.exists()
+    assert atomic.remove_own(tmp_path / "link.bin")  # the inode this process wrote
+    assert not (tmp_path / "link.bin").exists()
+
+
+def test_train_with_force_keeps_a_checkpoint_file_it_never_wrote(tmp_path, bundled_train_folder):
+    """--epochs 0 writes no checkpoint: the file that was there before is not 'cleaned up'."""
+    ckpt = tmp_path / "w.npz.ckpt.npz"
+    ckpt.write_bytes(b"from an earlier run")
+    result = run(
+        ["train", "--data", str(bundled_train_folder), "--epochs", "0", "-o", "w.npz", "--force"],
+        tmp_path,
+    )
+    assert ckpt.read_bytes() == b"from an earlier run", result.stderr
+
+
+def test_moving_into_place_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
+    """The last step links the temporary to a new name (EEXIST if it is taken), never a plain
+    rename, which would replace a file another program made after the last check."""
+    from nnmnist import atomic
+
+    tmp = tmp_path / ".t.nnmnist-x.tmp"
+    tmp.write_bytes(b"ours")
+    target = tmp_path / "t.bin"
+    target.write_bytes(b"appeared meanwhile")
+    with pytest.raises(atomic.RefusedTarget, match="appeared while nnmnist wrote it"):
+        atomic._link_new(str(tmp), target)
+    assert target.read_bytes() == b"appeared meanwhile" and tmp.read_bytes() == b"ours"

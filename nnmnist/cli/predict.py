@@ -338,13 +338,12 @@ def _on_dask(
     from nnmnist.atomic import write_file
     from nnmnist.formats import BlankRows, csv_header
     from nnmnist.inputs import ImageOptions
-    from nnmnist.outputs import prepare_folder, remove_old_parts
+    from nnmnist.outputs import other_parts, prepare_folder
 
     failures: list[str] = []
     blanks = BlankRows()
     if parts is not None:
         prepare_folder(parts, s.force, "--parts")
-        remove_old_parts(parts)
     elif s.fmt is Format.csv:
         render.write_lines([csv_header(s.top_k)])
     written: list[dict[str, Any]] = []
@@ -388,8 +387,14 @@ def _on_dask(
             "failures": failures,
         }
         text = (json.dumps(manifest, indent=2) + "\n").encode()
-        write_file(parts / "manifest.json", lambda f: f.write(text))
+        write_file(parts / "manifest.json", lambda f: f.write(text), overwrite=s.force)
         render.message(f"wrote {len(written)} parts and manifest.json to {parts}")
+        older = other_parts(parts, {Path(p["file"]).name for p in written if p["file"]})
+        if older:
+            render.message(
+                f"left alone {len(older)} part files that this run did not write "
+                f"({older[0]}, ...); manifest.json names this run's parts"
+            )
     return failures
 
 

@@ -217,7 +217,9 @@ def train(
     )
     _run_and_report(trainer, meta, out, ckpt, force or resume, fmt, report)
     if not keep_checkpoint:
-        ckpt.unlink(missing_ok=True)  # finished: nothing to resume
+        from nnmnist.atomic import remove_own
+
+        remove_own(ckpt)  # finished: nothing to resume (only a checkpoint this run wrote)
 
 
 # What a resumed run takes from its checkpoint; --epochs alone may change (raised, to go on).
