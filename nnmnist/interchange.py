@@ -24,6 +24,7 @@ from nnmnist.core.layers import Activation, Affine, Conv, Dropout, Pool
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import WeightsError
 from nnmnist.formats import printable
+from nnmnist.reading import parse_json
 
 # ONNX operator set 13 (2021) is read by ONNX Runtime from 1.6 on, onnxruntime-web, TensorRT
 # and OpenVINO; IR version 7 is the oldest format that carries it.
@@ -178,12 +179,14 @@ def safetensors_bytes(obj: dict[str, Any]) -> bytes:
     return data
 
 
-def looks_like_safetensors(data: bytes) -> bool:
-    """8 bytes of little-endian header length, then a JSON object."""
-    if len(data) < 10:
+def looks_like_safetensors(data: bytes, total: int | None = None) -> bool:
+    """8 bytes of little-endian header length, then a JSON object (data: the file's first
+    bytes at least; total: the file's size, if data is not all of it)."""
+    total = len(data) if total is None else total
+    if len(data) < 9 or total < 10:
         return False
     (size,) = struct.unpack("<Q", data[:8])
-    return 2 <= size <= len(data) - 8 and data[8:9] == b"{"
+    return 2 <= size <= total - 8 and data[8:9] == b"{"
 
 
 def read_safetensors(
@@ -200,9 +203,9 @@ def read_safetensors(
             f"{name}: the safetensors header claims {size:,} bytes; the file has {len(data) - 8:,}"
         )
     try:
-        header = json.loads(data[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise WeightsError(f"{name}: the safetensors header is not valid JSON") from None
+        header = parse_json(data[8 : 8 + size].decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise WeightsError(f"{name}: the safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise WeightsError(f"{name}: the safetensors header is not a JSON object")
     start = 8 + size  # where the arrays begin
@@ -212,8 +215,7 @@ def read_safetensors(
         isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
     ):
         raise WeightsError(f"{name}: the safetensors metadata must map strings to strings")
-    spans = []
-    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    entries = []
     for key, entry in header.items():
         shown = printable(str(key)[:60])
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
@@ -236,6 +238,11 @@ def read_safetensors(
             and all(type(o) is int for o in offsets)
         ):
             raise WeightsError(f"{name}: tensor {shown!r} has a malformed shape or offsets")
+        if math.prod(max(d, 1) for d in shape) > arch.MAX_PARAMETERS:  # zero-size ones too
+            raise WeightsError(
+                f"{name}: tensor {shown!r} of shape {shape}: more than "
+                f"{arch.MAX_PARAMETERS:,} values"
+            )
         begin, end = offsets
         need = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
         if not 0 <= begin <= end <= body_size or end - begin != need:
@@ -243,14 +250,37 @@ def read_safetensors(
                 f"{name}: tensor {shown!r} needs {need:,} bytes at {begin:,}..{end:,}; "
                 f"the data is {body_size:,} bytes"
             )
-        spans.append((begin, end))
-        count = end - begin
-        flat = np.frombuffer(data, dtype=dtype, count=count // dtype.itemsize, offset=start + begin)
-        arrays[str(key)] = flat.reshape(shape).copy()
-    spans.sort()
-    if any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
-        raise WeightsError(f"{name}: two tensors of the safetensors file overlap")
+        entries.append((begin, end, str(key), dtype, tuple(shape)))
+    total = sum(math.prod(e[4]) for e in entries)
+    if total > arch.MAX_PARAMETERS:
+        raise WeightsError(
+            f"{name}: holds {total:,} parameters; nnmnist allows at most {arch.MAX_PARAMETERS:,}"
+        )
+    _check_tiling(sorted(entries), body_size, name)
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    for begin, end, key, dtype, shape in entries:  # every entry checked: now copy them out
+        count = (end - begin) // dtype.itemsize
+        flat = np.frombuffer(data, dtype=dtype, count=count, offset=start + begin)
+        arrays[key] = flat.reshape(shape).copy()
     return arrays, meta
+
+
+def _check_tiling(spans: list[tuple[Any, ...]], body_size: int, name: str) -> None:
+    """The tensors' byte ranges, in offset order, cover the data exactly: no overlap, no gap,
+    nothing after the last one."""
+    position = 0
+    for begin, end, *_ in spans:
+        if begin < position:
+            raise WeightsError(f"{name}: two tensors of the safetensors file overlap")
+        if begin > position:
+            raise WeightsError(
+                f"{name}: {begin - position:,} bytes at {position:,} belong to no tensor"
+            )
+        position = end
+    if position != body_size:
+        raise WeightsError(
+            f"{name}: {body_size - position:,} bytes after the last tensor belong to no tensor"
+        )
 
 
 _TORCH_KEY = re.compile(r"^(?P<module>.*?)\.?(?P<param>weight|bias)$")
@@ -269,9 +299,11 @@ def from_safetensors(data: bytes, name: str, spec: str | None) -> tuple[dict[str
     arrays, meta = read_safetensors(data, name)
     if META_SPEC in meta:  # nnmnist's own
         try:
-            record = json.loads(meta.get(META_JSON, "{}"))
-        except ValueError:
-            raise WeightsError(f"{name}: the nnmnist_meta entry is not valid JSON") from None
+            record = parse_json(meta.get(META_JSON, "{}"))
+        except ValueError as exc:
+            raise WeightsError(
+                f"{name}: the nnmnist_meta entry is not valid JSON ({exc})"
+            ) from None
         if not isinstance(record, dict):
             raise WeightsError(f"{name}: the nnmnist_meta entry is not a JSON object")
         return {**arrays, "meta": {**record, "arch": meta[META_SPEC]}}, ""

@@ -17,7 +17,12 @@ The array is then made by nnmnist's own code (np.frombuffer on the checked bytes
 copied). Anything else (another global, REDUCE of anything but these shapes, other BUILD states,
 object/structured dtypes, persistent ids, extensions, out-of-band buffers) is refused with the
 opcode and its offset. Limits hold as the stream is read: the number of opcodes, container sizes,
-memo references to objects already seen, integer sizes, and, when values are assembled, depth.
+memo references to objects already seen, integer sizes, and, when values are assembled, depth
+and the total number of values. A memo reference lets a few bytes name a container many times
+over (28 levels of 10 references each are 10^28 values once written out as a tree, which is
+what the weight checks, JSON and the terminal see), so the tree's size is counted first, each
+shared node once, in time linear in the stream, and a pickle past MAX_VALUES is refused before
+one value is built.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import math
 import pickletools
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -36,8 +41,11 @@ from nnmnist.errors import UnsafeFileError, WeightsError
 MAX_OPCODES = 2_000_000  # a weight file needs a few hundred
 MAX_ITEMS = 100_000  # entries in any one dict, list or tuple
 MAX_DEPTH = 32  # containers inside containers
+MAX_VALUES = 1_000_000  # values in the assembled tree, each memo reference counted in full
 MAX_NDIM = 8
 MAX_INT_BITS = 64
+MAX_DIM = (1 << 31) - 1  # one axis of an array
+MAX_ELEMENTS = 25_000_000  # in all arrays together (arch.MAX_PARAMETERS), checked before each
 
 _RECONSTRUCT = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -154,15 +162,33 @@ def _make_dtype(code: str, state: Any) -> np.dtype[Any]:
     return np.dtype(("=" if order == "|" else order) + code)
 
 
-def _make_array(shape: Any, dtype: Any, fortran: Any, data: Any) -> np.ndarray[Any, Any]:
+class _Budget:
+    """Array elements the rest of the stream may still build (all arrays together)."""
+
+    def __init__(self, elements: int) -> None:
+        self.left = elements
+
+    def take(self, count: int) -> None:
+        if count > self.left:
+            raise _malformed(f"arrays of more than {MAX_ELEMENTS:,} values in all")
+        self.left -= count
+
+
+def _make_array(
+    shape: Any, dtype: Any, fortran: Any, data: Any, budget: _Budget
+) -> np.ndarray[Any, Any]:
     if not isinstance(dtype, np.dtype):
         raise _Refused("an array whose dtype is not a plain numeric NumPy dtype")
     if not (
         isinstance(shape, tuple)
         and len(shape) <= MAX_NDIM
-        and all(type(d) is int and d >= 0 for d in shape)
+        and all(type(d) is int and 0 <= d <= MAX_DIM for d in shape)
     ):
-        raise _Refused(f"an array shape that is not up to {MAX_NDIM} non-negative integers")
+        raise _Refused(
+            f"an array shape that is not up to {MAX_NDIM} integers from 0 to {MAX_DIM:,}"
+        )
+    if math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:  # zero-size with huge sides too
+        raise _malformed(f"an array of shape {shape}: more than {MAX_ELEMENTS:,} values")
     if isinstance(data, str):  # protocol 0-2 pickles made by Python 2 keep bytes as str
         try:
             data = data.encode("latin-1")
@@ -173,6 +199,7 @@ def _make_array(shape: Any, dtype: Any, fortran: Any, data: Any) -> np.ndarray[A
     if not _one_of(fortran, True, False):
         raise _Refused("an array order that is neither C nor Fortran")
     count = math.prod(shape)
+    budget.take(count)
     if count * dtype.itemsize != len(data):
         raise _malformed(
             f"an array of shape {shape} and dtype {dtype} needs {count * dtype.itemsize:,} "
@@ -184,7 +211,7 @@ def _make_array(shape: Any, dtype: Any, fortran: Any, data: Any) -> np.ndarray[A
     return a.astype(dtype.newbyteorder("="), order="C", copy=True)
 
 
-def _reduce(func: Any, args: Any) -> Any:
+def _reduce(func: Any, args: Any, budget: _Budget) -> Any:
     if not isinstance(func, _Global):
         raise _Refused(f"REDUCE of a {type(func).__name__}, which is not a callable it knows")
     if not isinstance(args, tuple):
@@ -222,12 +249,12 @@ def _reduce(func: Any, args: Any) -> Any:
         if len(args) == 4 and isinstance(args[1], _Dtype) and _one_of(args[3], "C", "F"):
             if args[1].dtype is None:
                 raise _Refused("an array whose dtype has no byte order yet")
-            return _make_array(args[2], args[1].dtype, _same(args[3], "F"), args[0])
+            return _make_array(args[2], args[1].dtype, _same(args[3], "F"), args[0], budget)
         raise _Refused(f"{func} with arguments other than (bytes, dtype, shape, order)")
     raise _Refused(f"REDUCE of {func}")  # numpy.ndarray itself: its arguments are strides
 
 
-def _build(obj: Any, state: Any) -> None:
+def _build(obj: Any, state: Any, budget: _Budget) -> None:
     if isinstance(obj, _Dtype) and obj.dtype is None:
         obj.dtype = _make_dtype(obj.code, state)
     elif isinstance(obj, _Array) and obj.array is None:
@@ -236,7 +263,7 @@ def _build(obj: Any, state: Any) -> None:
         _, shape, dtype, fortran, data = state
         if not isinstance(dtype, _Dtype) or dtype.dtype is None:
             raise _Refused("an array whose dtype is not a plain numeric NumPy dtype")
-        obj.array = _make_array(shape, dtype.dtype, fortran, data)
+        obj.array = _make_array(shape, dtype.dtype, fortran, data, budget)
     else:
         raise _Refused(f"BUILD on a {type(obj).__name__.lstrip('_')}")
 
@@ -250,10 +277,11 @@ def _check_int(value: Any) -> Any:
 class _Machine:
     """The pickle stack machine, with values for data and markers for everything else."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_elements: int = MAX_ELEMENTS) -> None:
         self.stack: list[Any] = []
         self.marks: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
+        self.budget = _Budget(max_elements)
 
     def pop_mark(self) -> list[Any]:
         if not self.marks:
@@ -325,10 +353,10 @@ class _Machine:
             stack.append(_Global(module, attr))
         elif name == "REDUCE":
             func, args = self.pop(2)
-            stack.append(_reduce(func, args))
+            stack.append(_reduce(func, args, self.budget))
         elif name == "BUILD":
             (state,) = self.pop()
-            _build(self.top(), state)
+            _build(self.top(), state, self.budget)
         elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
             index = len(self.memo) if name == "MEMOIZE" else arg
             if type(index) is not int or index < 0:
@@ -374,21 +402,53 @@ class _Machine:
             raise _Refused(name)
 
 
-def _value(node: Any, depth: int = 0, path: frozenset[int] = frozenset()) -> Any:
-    """Assemble plain values from the parser's nodes: bounded depth, no cycles, no markers."""
+def _tree_size(root: Any) -> int:
+    """How many values assembling root writes out (a shared node counted each time it is
+    used), computed once per node; _Refused past MAX_DEPTH, on a cycle, or past MAX_VALUES."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, depth: int, path: frozenset[int]) -> int:
+        children: Any
+        if isinstance(node, _Dict):
+            children = node.items.values()
+        elif isinstance(node, _List):
+            children = node.items
+        elif isinstance(node, tuple):
+            children = node
+        else:
+            return 1
+        if depth >= MAX_DEPTH:
+            raise _malformed(f"containers nested more than {MAX_DEPTH} deep")
+        key = id(node)
+        if key in path:
+            raise _malformed("a container that contains itself")
+        if key not in sizes:
+            inner = path | {key}
+            total = 1
+            for child in children:
+                total += size(child, depth + 1, inner)
+                if total > MAX_VALUES:
+                    raise _malformed(
+                        f"more than {MAX_VALUES:,} values once its memo references are "
+                        "followed (containers shared many times over)"
+                    )
+            sizes[key] = total
+        return sizes[key]
+
+    return size(root, 0, frozenset())
+
+
+def _value(node: Any) -> Any:
+    """Assemble plain values from the parser's nodes (their number bounded by _tree_size
+    first): no markers, every container a new one."""
     if isinstance(node, str | bytes | int | float | type(None) | np.ndarray):
         return node
-    if depth >= MAX_DEPTH:
-        raise _malformed(f"containers nested more than {MAX_DEPTH} deep")
-    if id(node) in path:
-        raise _malformed("a container that contains itself")
-    inner = path | {id(node)}
     if isinstance(node, _Dict):
-        return {k: _value(v, depth + 1, inner) for k, v in node.items.items()}
+        return {k: _value(v) for k, v in node.items.items()}
     if isinstance(node, _List):
-        return [_value(v, depth + 1, inner) for v in node.items]
+        return [_value(v) for v in node.items]
     if isinstance(node, tuple):
-        return tuple(_value(v, depth + 1, inner) for v in node)
+        return tuple(_value(v) for v in node)
     if isinstance(node, _Array) and node.array is not None:
         return node.array
     if isinstance(node, _Global):
@@ -398,28 +458,62 @@ def _value(node: Any, depth: int = 0, path: frozenset[int] = frozenset()) -> Any
     raise _Refused("an array without its data (no BUILD)")
 
 
-def _ops(data: bytes) -> Iterator[tuple[str, Any, int]]:
-    stream = io.BytesIO(data)
+class _Capped:
+    """A binary file read by pickletools, refused past limit bytes (a file growing under us):
+    arguments are read from the file as they come, so its bytes are never all in memory on
+    top of the arrays built from them."""
+
+    def __init__(self, f: IO[bytes], limit: int) -> None:
+        self.f, self.limit = f, limit
+        self.start = f.tell()
+
+    def _check(self) -> None:
+        if self.f.tell() - self.start > self.limit:
+            raise ValueError(f"the stream is longer than {self.limit:,} bytes")
+
+    def read(self, n: int = -1) -> bytes:
+        room = self.limit - (self.f.tell() - self.start) + 1
+        data = self.f.read(room if n < 0 else min(n, room))
+        self._check()
+        return data
+
+    def readline(self) -> bytes:
+        data = self.f.readline(self.limit - (self.f.tell() - self.start) + 1)
+        self._check()
+        return data
+
+    def tell(self) -> int:
+        return self.f.tell() - self.start
+
+
+def _ops(data: bytes | _Capped) -> Iterator[tuple[str, Any, int]]:
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
         with warnings.catch_warnings():  # escape_decode warns about odd escapes: not our output
             warnings.simplefilter("ignore")
-            for opcode, arg, pos in pickletools.genops(stream):
+            for opcode, arg, pos in pickletools.genops(stream):  # type: ignore[arg-type]
                 yield opcode.name, arg, pos or 0
     except ValueError as exc:  # unknown opcode, truncated argument, a bad literal
         raise _malformed(f"{exc} (at byte {stream.tell()})") from None
 
 
-def parse_pickle(data: bytes) -> Any:
+def parse_pickle(
+    data: bytes | IO[bytes], limit: int | None = None, max_elements: int = MAX_ELEMENTS
+) -> Any:
     """The plain value a pickle describes, with NumPy arrays built by nnmnist. Runs nothing.
 
-    Raises UnsafeFileError for what a weight file never holds, WeightsError for a malformed or
-    oversized stream; both name the opcode's byte offset.
+    data: the pickle's bytes, or a binary file positioned at its start (read as the opcodes
+    come, at most limit bytes). max_elements: array values allowed in all, each array's
+    count checked against its header before its data is copied. Raises UnsafeFileError for
+    what a weight file never holds, WeightsError for a malformed or oversized stream; both
+    name the opcode's byte offset.
     """
-    machine = _Machine()
+    machine = _Machine(max_elements)
     pos = 0
     name = "?"
+    source = data if isinstance(data, bytes) else _Capped(data, limit or 1 << 62)
     try:
-        for count, op in enumerate(_ops(data)):
+        for count, op in enumerate(_ops(source)):
             name, arg, pos = op  # name and pos stay for the error message
             if count >= MAX_OPCODES:
                 raise _malformed(f"more than {MAX_OPCODES:,} opcodes")
@@ -428,6 +522,7 @@ def parse_pickle(data: bytes) -> Any:
             raise _malformed("no STOP opcode")
         if machine.marks or len(machine.stack) != 1:
             raise _malformed("the stream ends with a stack that is not one value")
+        _tree_size(machine.stack[0])
         return _value(machine.stack[0])
     except _Refused as exc:
         where = f"{name} at byte {pos}"

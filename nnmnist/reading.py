@@ -12,11 +12,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import io
+import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from nnmnist.errors import NnmnistError
 
@@ -26,6 +28,7 @@ MAX_LOADED_BYTES = 100 * MB  # an .npz (all members, inflated) or binary data on
 MAX_IMAGE_FILE_BYTES = 64 * MB  # an image file, before decoding
 MAX_LINE = 64 * 1024  # a CSV row of 785 values needs under 4 kB
 MAX_PATH_LINE = 4096  # a path on standard input
+MAX_JSON_DEPTH = 32  # arrays and objects inside one another in a file's JSON (meta, headers)
 
 # (device, inode) of every file a command reads: the writer never writes over one of them.
 # The CLI starts a run for each command; library callers that read and then save a file
@@ -174,3 +177,30 @@ def is_regular(path: Path) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except (OSError, ValueError):
         return False
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON text (brackets inside strings do not count),
+    found without recursion: a scan of the brackets outside strings."""
+    import numpy as np
+
+    outside = _JSON_STRING.sub("", text).encode("utf-8", "surrogatepass")
+    codes = np.frombuffer(outside, np.uint8)
+    steps = np.isin(codes, (0x5B, 0x7B)).astype(np.int64) - np.isin(codes, (0x5D, 0x7D))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str) -> Any:
+    """JSON from a file, strictly: nesting at most MAX_JSON_DEPTH (checked before parsing, so
+    no RecursionError), no NaN or Infinity. ValueError says what is wrong."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"it nests {depth:,} levels deep; at most {MAX_JSON_DEPTH} are allowed")
+    return json.loads(text, parse_constant=_no_constants)

@@ -30,6 +30,7 @@ from nnmnist.core.network import (
     predict,
 )
 from nnmnist.core.optim import OPTIMIZERS, Optimizer
+from nnmnist.reading import parse_json
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,45 @@ class TrainConfig:
                 arch.parse(d["arch"])
             except arch.SpecError as exc:
                 raise ValueError(f"arch: {exc}") from None
-        return cls(**{**d, "hidden": tuple(hidden)})
+        config = cls(**{**d, "hidden": tuple(hidden)})
+        if (problem := budget_problem(config)) is not None:
+            raise ValueError(problem)
+        return config
+
+
+def budget_problem(c: TrainConfig, outputs: int = N_CLASSES) -> str | None:
+    """Why this configuration would pass the memory bounds, known before anything is
+    allocated (None if it fits): at most arch.MAX_PARAMETERS parameters; a layer network's
+    steps run in blocks of images that fit arch.TRAIN_BATCH_BYTES (one image at least must);
+    an MLP's batch runs whole, so it must fit there itself."""
+    itemsize = 4 if c.dtype == "float32" else 8
+    if c.arch is not None:
+        try:
+            layers = arch.parse(c.arch, outputs)
+        except arch.SpecError as exc:
+            return f"--arch: {exc}"
+        if arch.largest_training_batch(arch.train_image_values(layers), itemsize) < 1:
+            return (
+                f"--arch: training needs more than {arch.TRAIN_BATCH_BYTES // arch.MB} MB "
+                "for one image of this network"
+            )
+        return None
+    sizes = (N_INPUTS, *c.hidden, outputs)
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    if params > arch.MAX_PARAMETERS:
+        return (
+            f"--hidden {','.join(map(str, c.hidden))}: the network has {params:,} parameters; "
+            f"nnmnist allows at most {arch.MAX_PARAMETERS:,}"
+        )
+    row = sum(sizes) + 2 * arch.mlp_row_values(sizes)  # kept for backward, and the products
+    most = arch.largest_training_batch(row, itemsize)
+    if c.batch_size > most:
+        return (
+            f"--batch-size {c.batch_size}: a batch of this network needs "
+            f"{c.batch_size * row * itemsize / arch.MB:,.0f} MB; at most {most:,} images fit "
+            f"in the {arch.TRAIN_BATCH_BYTES // arch.MB} MB allowed"
+        )
+    return None
 
 
 _ADDED_IN_0_2 = {
@@ -285,6 +324,8 @@ class Trainer:
 
     def __post_init__(self) -> None:
         c = self.config
+        if (problem := budget_problem(c, self.outputs)) is not None:
+            raise ValueError(problem)
         # One generator, in a fixed order: validation split, then weights, then every shuffle.
         self.rng = np.random.default_rng(c.seed)
         self.train_rows, self.val_rows = split_validation(len(self.labels), c.val_size, self.rng)
@@ -440,9 +481,9 @@ def _state(arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
     if raw is None or raw.shape != () or raw.dtype.kind != "U":
         raise ValueError("no state entry")
     try:
-        state = json.loads(str(raw))
-    except ValueError:
-        raise ValueError("the state entry is not valid JSON") from None
+        state = parse_json(str(raw))
+    except ValueError as exc:
+        raise ValueError(f"the state entry is not valid JSON ({exc})") from None
     required = {"config", "epoch", "best_val", "best_epoch", "rng", "history"}
     if not isinstance(state, dict) or set(state) - {"run"} != required:
         raise ValueError("the state entry does not have the keys nnmnist writes")

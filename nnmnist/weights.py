@@ -25,7 +25,7 @@ from nnmnist.errors import UnsafeFileError, WeightsError
 from nnmnist.formats import printable
 from nnmnist.npyfile import load_npz
 from nnmnist.picklefile import parse_pickle
-from nnmnist.reading import MAX_WEIGHTS_BYTES, read_file
+from nnmnist.reading import MAX_WEIGHTS_BYTES, open_file, parse_json, read_capped, read_file
 
 _KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
 META_KEY = "meta"
@@ -72,22 +72,27 @@ def load_weights(
     sequence (core.arch) when the file does not record one, or to override it; outputs: see
     network_from_dict."""
     path = Path(path)
-    data = read_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES)
-    if not data:
-        raise WeightsError(f"{path}: empty file, not a weight file")
-    if data[:4] == b"PK\x03\x04":
-        obj = _read_npz(path, data)
-    elif path.suffix == ".safetensors" or _looks_like_safetensors(data):
-        obj = _read_safetensors(path, data, spec)
-    else:
-        obj = _read_pickle(path, data)
+    with open_file(path, str(path), WeightsError, MAX_WEIGHTS_BYTES) as f:
+        head = f.read(16)
+        if not head:
+            raise WeightsError(f"{path}: empty file, not a weight file")
+        f.seek(0)
+        if head[:4] == b"PK\x03\x04":
+            obj = _read_npz(path, read_capped(f, str(path), WeightsError, MAX_WEIGHTS_BYTES))
+        elif path.suffix == ".safetensors" or _looks_like_safetensors(head, f):
+            data = read_capped(f, str(path), WeightsError, MAX_WEIGHTS_BYTES)
+            obj = _read_safetensors(path, data, spec)
+            del data  # the arrays are copies: the file's bytes go before they are checked
+        else:  # parsed as it is read: the file's bytes are never all in memory
+            obj = _read_pickle(path, head, f)
     return network_from_dict(obj, str(path), spec, outputs)
 
 
-def _looks_like_safetensors(data: bytes) -> bool:
+def _looks_like_safetensors(head: bytes, f: BinaryIO) -> bool:
     from nnmnist.interchange import looks_like_safetensors
 
-    return looks_like_safetensors(data)
+    size = os.fstat(f.fileno()).st_size
+    return looks_like_safetensors(head, size)
 
 
 def _read_safetensors(path: Path, data: bytes, spec: str | None) -> dict[str, Any]:
@@ -107,14 +112,14 @@ def _read_safetensors(path: Path, data: bytes, spec: str | None) -> dict[str, An
 _PICKLE_STARTS = (b"\x80", b"(", b"}", b"c")
 
 
-def _read_pickle(path: Path, data: bytes) -> Any:
-    if not data.startswith(_PICKLE_STARTS):
+def _read_pickle(path: Path, head: bytes, f: BinaryIO) -> Any:
+    if not head.startswith(_PICKLE_STARTS):
         raise WeightsError(
             f"{path}: not a readable weight file (expected a pickle or .npz; it starts with "
-            f"bytes {data[:4].hex()})"
+            f"bytes {head[:4].hex()})"
         )
     try:
-        return parse_pickle(data)
+        return parse_pickle(f, MAX_WEIGHTS_BYTES, arch.MAX_PARAMETERS)
     except UnsafeFileError as exc:
         raise UnsafeFileError(
             f"{path}: refused: {exc}; a weight file holds only NumPy arrays of numbers "
@@ -134,9 +139,9 @@ def _read_npz(path: Path, data: bytes) -> dict[str, Any]:
     )
     if META_KEY in obj:
         try:
-            obj[META_KEY] = json.loads(str(obj[META_KEY]))
-        except ValueError:
-            raise WeightsError(f"{path}: the meta entry is not valid JSON") from None
+            obj[META_KEY] = parse_json(str(obj[META_KEY]))
+        except ValueError as exc:
+            raise WeightsError(f"{path}: the meta entry is not valid JSON ({exc})") from None
     return obj
 
 
@@ -215,7 +220,15 @@ def network_from_dict(
                 f"{name}: {key} has shape {a.shape}; expected 2 dimensions (an affine layer) "
                 "or 4 (convolution filters)"
             )
-        if not np.isfinite(a).all():
+
+    keys = [f"{k}{i}" for i in range(1, n + 1) for k in "Wb"]
+    total = sum(obj[key].size for key in keys)
+    if total > arch.MAX_PARAMETERS:  # before anything is converted (float16 doubles)
+        raise WeightsError(
+            f"{name}: holds {total:,} parameters; nnmnist allows at most {arch.MAX_PARAMETERS:,}"
+        )
+    for key in keys:
+        if not np.isfinite(obj[key]).all():
             raise WeightsError(f"{name}: {key} holds NaN or infinite values")
 
     # float16 (a storage format) computes as float32
@@ -238,17 +251,59 @@ def network_from_dict(
     return _mlp(weights, biases, meta, name)
 
 
+# The meta fields nnmnist itself reads, by type; any other plain field is carried as it is.
+_NUMBER = (int, float)
+_META_FIELDS: dict[str, tuple[type, ...]] = {
+    "output": (str,),
+    "activation": (str,),
+    "arch": (str,),
+    "recognised": (str,),
+    "data": (dict,),
+    "history": (list,),
+    "layers": (list,),
+    "test_accuracy": (*_NUMBER, type(None)),
+    "val_accuracy": (*_NUMBER, type(None)),
+}
+_HISTORY_NUMBERS = ("epoch", "train_loss", "train_accuracy")
+MAX_HISTORY = 10_000  # epochs (TrainConfig's own bound)
+
+
 def _meta(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    """meta, checked: plain values only, and every field nnmnist reads of the type it reads."""
     meta = obj.get(META_KEY, {})
     if not isinstance(meta, dict) or not _plain(meta):
         raise WeightsError(f"{name}: meta must be a dict of plain strings and numbers")
-    spec = meta.get("arch")
-    if spec is not None and not isinstance(spec, str):
+    for key, types in _META_FIELDS.items():
+        value = meta.get(key)
+        if key in meta and (not isinstance(value, types) or isinstance(value, bool)):
+            what = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise WeightsError(
+                f"{name}: meta field {key!r} is a {type(value).__name__}; it must be a {what}"
+            )
+    if "arch" in meta and not meta["arch"]:
         raise WeightsError(f"{name}: the arch entry of meta must be a layer spec")
     output = meta.get("output", "softmax")
     if output not in OUTPUT_ACTIVATIONS:
-        raise WeightsError(f"{name}: unknown output activation {output!r} in meta")
+        raise WeightsError(f"{name}: unknown output activation {printable(output[:40])!r} in meta")
+    _check_history(meta.get("history", []), name)
     return meta
+
+
+def _check_history(history: list[Any], name: str) -> None:
+    """meta.history: one dict per epoch with numbers where the plots and reports read them."""
+    if len(history) > MAX_HISTORY:
+        raise WeightsError(f"{name}: meta field 'history' has more than {MAX_HISTORY:,} epochs")
+    for i, h in enumerate(history, start=1):
+        ok = isinstance(h, dict) and all(
+            isinstance(h.get(k), _NUMBER) and not isinstance(h.get(k), bool)
+            for k in _HISTORY_NUMBERS
+        )
+        val = h.get("val_accuracy") if isinstance(h, dict) else None
+        if not ok or not (val is None or (isinstance(val, _NUMBER) and not isinstance(val, bool))):
+            raise WeightsError(
+                f"{name}: meta field 'history', entry {i}: each epoch needs numbers "
+                f"{', '.join(_HISTORY_NUMBERS)} and val_accuracy (a number or null)"
+            )
 
 
 def _spec_layers(spec: str, name: str, outputs: int = N_CLASSES) -> tuple[Any, ...]:
@@ -326,7 +381,7 @@ def _mlp(
 ) -> Network:
     hidden = meta.get("activation", "sigmoid")
     if hidden not in HIDDEN_ACTIVATIONS:
-        raise WeightsError(f"{name}: unknown hidden activation {hidden!r} in meta")
+        raise WeightsError(f"{name}: unknown hidden activation {printable(hidden[:40])!r} in meta")
     output = meta.get("output", "softmax")
     return Network(weights, biases, hidden=hidden, output=output, meta=meta)
 

@@ -229,15 +229,69 @@ HOSTILE = {
     ),
     "shape and bytes disagree": (
         _safetensors(
+            {"W1": {"dtype": "F32", "shape": [3, 784], "data_offsets": [0, 8]}}, b"\0" * 8
+        ),
+        "needs 9,408 bytes at 0..8",
+    ),
+    "a shape of more values than any network": (
+        _safetensors(
             {"W1": {"dtype": "F32", "shape": [1 << 30, 784], "data_offsets": [0, 8]}}, b"\0" * 8
         ),
-        "needs",
+        "more than 25,000,000 values",
+    ),
+    "zero values with impossible sides (issue 26)": (
+        _safetensors(
+            {"W1": {"dtype": "F32", "shape": [0, *[2**31 - 1] * 3], "data_offsets": [0, 0]}}
+        ),
+        "more than 25,000,000 values",
+    ),
+    "overlapping arrays listed out of offset order": (
+        _safetensors(
+            {
+                "0.bias": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+                "0.weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            },
+            b"\0" * 12,
+        ),
+        "overlap",
+    ),
+    "a gap between arrays": (
+        _safetensors(
+            {
+                "0.weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "0.bias": {"dtype": "F32", "shape": [2], "data_offsets": [12, 20]},
+            },
+            b"\0" * 20,
+        ),
+        "4 bytes at 8 belong to no tensor",
+    ),
+    "bytes after the last array": (
+        _safetensors({"W1": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 9),
+        "1 bytes after the last tensor belong to no tensor",
+    ),
+    "JSON nested 2,000 deep (issue 26)": (
+        struct.pack("<Q", 4000) + b"[" * 2000 + b"]" * 2000,
+        "nests 2,000 levels deep",
+    ),
+    "nnmnist_meta nested 2,000 deep (issue 26)": (
+        _safetensors(
+            {
+                "__metadata__": {
+                    "nnmnist_arch": "affine10",
+                    "nnmnist_meta": "[" * 2000 + "]" * 2000,
+                },
+                "W1": {"dtype": "F32", "shape": [784, 10], "data_offsets": [0, 31360]},
+                "b1": {"dtype": "F32", "shape": [10], "data_offsets": [31360, 31400]},
+            },
+            b"\0" * 31400,
+        ),
+        "the nnmnist_meta entry is not valid JSON (it nests 2,000 levels deep",
     ),
     "a shape whose size overflows 64 bits": (
         _safetensors(
             {"W1": {"dtype": "F32", "shape": [2**31 - 1] * 4, "data_offsets": [0, 16]}}, b"\0" * 16
         ),
-        "needs 85,070,591,571,778,290,947,995,441,078,751,723,524 bytes",
+        "more than 25,000,000 values",
     ),
     "an object dtype": (
         _safetensors({"W1": {"dtype": "O", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8),

@@ -28,6 +28,9 @@ from nnmnist.cli.options import (
     whole_batches,
 )
 
+# Images read at once, whatever --batch-size says: 8,192 rows of float32 pixels are 26 MB.
+MAX_ROWS_READ = 8192
+
 
 @dataclass(frozen=True)
 class _Settings:
@@ -122,7 +125,11 @@ def predict(
     ] = None,
     batch_size: Annotated[
         int,
-        batch_size_option(1_000_000, "1000 by default, for speed (results do not depend on it)."),
+        batch_size_option(
+            1_000_000,
+            f"1000 by default, for speed (results do not depend on it; at most "
+            f"{MAX_ROWS_READ:,} are read at once, so that memory stays bounded).",
+        ),
     ] = 1000,
     engine: EngineOption = EngineName.local,
     scheduler: SchedulerOption = None,
@@ -188,7 +195,7 @@ def predict(
         invert,
         raw,
         any_shape,
-        batch_size,
+        min(batch_size, MAX_ROWS_READ),
         show,
         save_preprocessed,
         force,

@@ -157,7 +157,13 @@ def train(
     from nnmnist import __version__, render
     from nnmnist import data as datasets
     from nnmnist.errors import NnmnistError
-    from nnmnist.training import TrainConfig, Trainer, checkpoint_run, run_metadata
+    from nnmnist.training import (
+        TrainConfig,
+        Trainer,
+        budget_problem,
+        checkpoint_run,
+        run_metadata,
+    )
 
     out, fmt = pick_out(out, old_out), pick_format(fmt, as_json)
     ckpt = out.with_name(out.name + ".ckpt.npz")
@@ -200,6 +206,8 @@ def train(
             thickness=thickness,
             noise=noise,
         )
+    if (problem := budget_problem(config)) is not None:
+        raise NnmnistError(problem)
     ds = datasets.load(data, "train", no_network=offline)
     if not config.val_size < len(ds):
         raise NnmnistError(

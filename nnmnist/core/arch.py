@@ -15,10 +15,17 @@ file's own output activation) follows the last layer, which must be affine10.
                           training); with "book", the book's convention (x (1 - P) at inference)
 
 Parameters are the book's W1, b1, W2, b2, ... in the order of the conv and affine layers.
+
+Every shape is known from the spec before anything runs, and so is the memory a pass needs: a
+spec is refused when its parameters pass MAX_PARAMETERS or when one image's working set (the
+largest layer's input, padded copy, unrolled patches and output, counted in float64) passes
+BLOCK_BYTES; inference then runs as many images a block as fit in BLOCK_BYTES, and training
+refuses a batch whose forward and backward arrays pass TRAIN_BATCH_BYTES.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -29,6 +36,11 @@ INPUT_SHAPE = (28, 28, 1)  # (H, W, C): channels-last, as the layers compute
 N_CLASSES = 10
 MAX_LAYERS = 64
 MAX_SPEC_CHARS = 1024
+MB = 1 << 20
+MAX_PARAMETERS = 25_000_000  # 100 MB in float32: what the weight-file cap holds
+BLOCK_BYTES = 64 * MB  # the activations of one inference block
+TRAIN_BATCH_BYTES = 160 * MB  # the arrays of one training batch, forward and backward
+WIDEST = 8  # bytes per value in the refusal rule: float64, the widest dtype a file may hold
 
 _CONV = re.compile(r"conv([0-9]+)k([0-9]+)(?:x([0-9]+))?(?:s([0-9]+))?(?:p([0-9]+))?")
 _POOL = re.compile(r"pool([0-9]+)(?:s([0-9]+))?")
@@ -88,7 +100,97 @@ def parse(spec: str, outputs: int = N_CLASSES) -> tuple[Layer, ...]:
             f"the network must end in affine{outputs}{what}, "
             "optionally followed by activations or dropout"
         )
+    check_budget(layers)
     return layers
+
+
+def _size(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _layer_work(layer: Layer, shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, int]:
+    """(values alive while the layer runs at inference, values it keeps for training), per image:
+    its input, the padded copy, the unrolled patches and its output; for training the cache."""
+    size_in, size_out = _size(shape), _size(out)
+    if isinstance(layer, Conv):
+        h, w, c = shape
+        padded = (h + 2 * layer.pad) * (w + 2 * layer.pad) * c if layer.pad else 0
+        cols = out[0] * out[1] * layer.kh * layer.kw * c
+        return size_in + padded + cols + size_out, cols + padded
+    if isinstance(layer, Affine):
+        flat = size_in if len(shape) == 3 else 0  # the (C, H, W) reordered copy
+        return size_in + flat + size_out, size_in
+    if isinstance(layer, Pool):
+        return size_in + size_out, size_in + size_out
+    return size_in + size_out, size_out  # activations, dropout: a new array (relu: in place)
+
+
+def image_values(layers: Sequence[Layer]) -> int:
+    """The most values one image needs alive at once in an inference pass."""
+    s = shapes(layers)
+    return _size(INPUT_SHAPE) + max(
+        _layer_work(layer, s[i], s[i + 1])[0] for i, layer in enumerate(layers)
+    )
+
+
+def train_image_values(layers: Sequence[Layer]) -> int:
+    """Values one image of a training batch needs: every layer's output and cache, kept for the
+    backward pass, plus the largest layer's gradients (input, padded, output) while it runs."""
+    s = shapes(layers)
+    kept = sum(
+        _layer_work(layer, s[i], s[i + 1])[1] + _size(s[i + 1]) for i, layer in enumerate(layers)
+    )
+    return _size(INPUT_SHAPE) + kept + 2 * image_values(layers)
+
+
+def mlp_row_values(sizes: Sequence[int]) -> int:
+    """Values one image needs in an MLP's pass: its pixels, then two layers' units at a time."""
+    return sizes[0] + max(a + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+@functools.lru_cache(maxsize=64)
+def block_images(layers: tuple[Layer, ...], itemsize: int, most: int, train: bool = False) -> int:
+    """Images per block of an inference pass (train: of a training step) of these layers."""
+    if train:
+        values = train_image_values(layers)
+        return max(1, min(most, TRAIN_BATCH_BYTES // max(1, values * itemsize)))
+    return images_per_block(image_values(layers), itemsize, most)
+
+
+def parameter_count(layers: Sequence[Layer]) -> int:
+    return sum(_size(shape) for _, shape, _ in param_shapes(layers))
+
+
+def images_per_block(values: int, itemsize: int, most: int) -> int:
+    """How many images, each needing `values` values of itemsize bytes, fit in BLOCK_BYTES
+    (at least 1, at most `most`)."""
+    return max(1, min(most, BLOCK_BYTES // max(1, values * itemsize)))
+
+
+def check_budget(layers: Sequence[Layer]) -> None:
+    """SpecError when the parameters or one image's working set pass the bounds."""
+    params = parameter_count(layers)
+    if params > MAX_PARAMETERS:
+        raise SpecError(
+            f"the network has {params:,} parameters; nnmnist allows at most {MAX_PARAMETERS:,}"
+        )
+    s = shapes(layers)
+    for i, layer in enumerate(layers):
+        need = (_size(INPUT_SHAPE) + _layer_work(layer, s[i], s[i + 1])[0]) * WIDEST
+        if need > BLOCK_BYTES:
+            raise SpecError(
+                f"layer {i + 1} ({token(layer)}) needs {need / MB:,.0f} MB for one image "
+                f"(its input is {'x'.join(map(str, s[i]))}); nnmnist allows "
+                f"{BLOCK_BYTES // MB} MB per image"
+            )
+
+
+def largest_training_batch(values: int, itemsize: int) -> int:
+    """The largest batch whose training arrays fit in TRAIN_BATCH_BYTES (0 if not one image)."""
+    return TRAIN_BATCH_BYTES // max(1, values * itemsize)
 
 
 def token(layer: Layer) -> str:

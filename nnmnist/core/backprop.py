@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from nnmnist.core import arch
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, softmax
 from nnmnist.core.layers import Mode
 from nnmnist.core.network import Network, as_images, as_input, layer_params
@@ -93,12 +94,15 @@ def _layer_gradients(
     labels: NDArray[np.integer],
     weight_decay: float,
     rng: np.random.Generator | None,
-    block: int = TRAIN_BLOCK,
+    block: int | None = None,
 ) -> tuple[float, list[Array], list[Array], Array]:
     """The same for a layer network, block by block of the batch: each layer's forward keeps a
-    cache, its backward uses it; the blocks' gradients (of the batch's mean loss) are summed."""
+    cache, its backward uses it; the blocks' gradients (of the batch's mean loss) are summed.
+    Blocks of TRAIN_BLOCK images, or as many as fit in arch.TRAIN_BATCH_BYTES if fewer."""
     assert net.layers is not None
     params = layer_params(net)
+    if block is None:
+        block = arch.block_images(net.layers, net.dtype.itemsize, TRAIN_BLOCK, train=True)
     n = len(labels)
     total: list[list[Array]] = []
     probs_parts = []

@@ -86,15 +86,17 @@ def forward(net: Network, x: NDArray[Any]) -> NDArray[np.floating]:
 
     (batch, 784) -> (batch, n1) -> ... -> (batch, 10); hidden layers use net.hidden and the last
     layer net.output (softmax: each row is a probability distribution). An MLP runs in blocks
-    of at most MLP_BLOCK rows (a batch that size or smaller is one block), each computed in
-    place from its converted pixels to its output rows.
+    of at most MLP_BLOCK rows (a batch that size or smaller is one block; fewer rows for a
+    network so wide that they would pass arch.BLOCK_BYTES), each computed in place from its
+    converted pixels to its output rows.
     """
     if net.layers is not None:
         return OUTPUT_ACTIVATIONS[net.output](run_layers(net, x))
     x = np.atleast_2d(x)
     n = len(x)
     out = np.empty((n, net.weights[-1].shape[1]), net.dtype)
-    blocks = max(1, -(-n // MLP_BLOCK))
+    most = arch.images_per_block(arch.mlp_row_values(net.sizes), net.dtype.itemsize, MLP_BLOCK)
+    blocks = max(1, -(-n // most))
     size = -(-n // blocks)  # equal blocks: no small remainder
     pixels = (
         None if np.issubdtype(x.dtype, np.floating) else np.empty((size, x.shape[1]), net.dtype)
@@ -161,11 +163,14 @@ def layer_params(net: Network) -> list[tuple[NDArray[np.floating], ...]]:
 
 
 def run_layers(
-    net: Network, x: NDArray[Any], mode: Mode = INFERENCE, block: int = FORWARD_BLOCK
+    net: Network, x: NDArray[Any], mode: Mode = INFERENCE, block: int | None = None
 ) -> NDArray[np.floating]:
-    """The layers' outputs before the output activation, (batch, 10), block by block."""
+    """The layers' outputs before the output activation, (batch, 10), block by block: blocks of
+    FORWARD_BLOCK images, or as many as fit in arch.BLOCK_BYTES if that is fewer."""
     assert net.layers is not None
     params = layer_params(net)
+    if block is None:
+        block = arch.block_images(net.layers, net.dtype.itemsize, FORWARD_BLOCK)
     x = np.atleast_2d(x)
     outs = []
     for lo in range(0, len(x), block):
