@@ -45,7 +45,7 @@ MAX_VALUES = 1_000_000  # values in the assembled tree, each memo reference coun
 MAX_NDIM = 8
 MAX_INT_BITS = 64
 MAX_DIM = (1 << 31) - 1  # one axis of an array
-MAX_ELEMENTS = 25_000_000  # in all arrays together (arch.MAX_PARAMETERS), checked before each
+MAX_ELEMENTS = 16_000_000  # in all arrays together (arch.MAX_PARAMETERS), checked before each
 
 _RECONSTRUCT = {
     ("numpy.core.multiarray", "_reconstruct"),

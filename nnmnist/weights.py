@@ -273,6 +273,9 @@ def _meta(obj: dict[str, Any], name: str) -> dict[str, Any]:
     meta = obj.get(META_KEY, {})
     if not isinstance(meta, dict) or not _plain(meta):
         raise WeightsError(f"{name}: meta must be a dict of plain strings and numbers")
+    spec = meta.get("arch")
+    if spec is not None and not (isinstance(spec, str) and spec):
+        raise WeightsError(f"{name}: the arch entry of meta must be a layer spec")
     for key, types in _META_FIELDS.items():
         value = meta.get(key)
         if key in meta and (not isinstance(value, types) or isinstance(value, bool)):
@@ -280,11 +283,9 @@ def _meta(obj: dict[str, Any], name: str) -> dict[str, Any]:
             raise WeightsError(
                 f"{name}: meta field {key!r} is a {type(value).__name__}; it must be a {what}"
             )
-    if "arch" in meta and not meta["arch"]:
-        raise WeightsError(f"{name}: the arch entry of meta must be a layer spec")
     output = meta.get("output", "softmax")
     if output not in OUTPUT_ACTIVATIONS:
-        raise WeightsError(f"{name}: unknown output activation {printable(output[:40])!r} in meta")
+        raise WeightsError(f"{name}: unknown output activation {output[:40]!r} in meta")
     _check_history(meta.get("history", []), name)
     return meta
 
@@ -381,7 +382,7 @@ def _mlp(
 ) -> Network:
     hidden = meta.get("activation", "sigmoid")
     if hidden not in HIDDEN_ACTIVATIONS:
-        raise WeightsError(f"{name}: unknown hidden activation {printable(hidden[:40])!r} in meta")
+        raise WeightsError(f"{name}: unknown hidden activation {hidden[:40]!r} in meta")
     output = meta.get("output", "softmax")
     return Network(weights, biases, hidden=hidden, output=output, meta=meta)
 

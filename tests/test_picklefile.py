@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nnmnist.errors import UnsafeFileError, WeightsError
-from nnmnist.picklefile import MAX_DEPTH, MAX_ITEMS, parse_pickle
+from nnmnist.picklefile import MAX_DEPTH, MAX_ITEMS, MAX_VALUES, parse_pickle
 from nnmnist.weights import load_weights
 from tests.fixtures.make_pickles import fixture_weights
 from tests.test_properties import mutations
@@ -329,3 +329,109 @@ def test_files_written_by_nnmnist_0_1_load_bit_for_bit():
     assert book.meta["seed"] == 42 and book.meta["version"] == "0.1.0"
     relu = load_weights(folder / "init-relu.npz")
     assert relu.hidden == "relu" and relu.sizes == (784, 30, 10)
+
+
+# --- issue 26: shared references, sizes and exact limits
+
+
+def _shared_levels(levels: int, refs: int) -> bytes:
+    """{'meta': list of `refs` memo references to the list below, `levels` deep} in a few
+    hundred bytes: written out as a tree, refs ** levels values."""
+    b = bytearray(b"\x80\x04}\x8c\x04metaNq\x000")  # memo 0 = None
+    for i in range(levels):
+        b += b"(" + (b"h" + bytes([i])) * refs + b"lq" + bytes([i + 1])
+        if i < levels - 1:
+            b += b"0"
+    return bytes(b + b"s.")
+
+
+@pytest.mark.parametrize(("levels", "refs"), [(28, 10), (7, 10), (22, 2)])
+def test_shared_references_are_sized_before_they_are_expanded(levels, refs):
+    data = _shared_levels(levels, refs)
+    assert len(data) < 800
+    start = time.perf_counter()
+    _refused(data, "more than 1,000,000 values once its memo references are followed", WeightsError)
+    assert time.perf_counter() - start < 1.0  # was: 15 s and growing, 64 s, 38.8 s
+
+
+def test_a_little_sharing_is_read_as_a_tree():
+    value = parse_pickle(_shared_levels(3, 3))
+    assert value == {"meta": [[[None] * 3] * 3] * 3}
+    assert value["meta"][0] is not value["meta"][1]  # written out: every container a new one
+    assert MAX_VALUES == 1_000_000
+    assert len(parse_pickle(_shared_levels(5, 10))["meta"]) == 10  # 111,113 values: read
+    _refused(_shared_levels(6, 10), "more than 1,000,000 values", WeightsError)  # 1,111,113
+
+
+def _nested_lists(depth: int) -> bytes:
+    return b"\x80\x04" + b"]" * depth + b"a" * (depth - 1) + b"."
+
+
+def test_the_depth_limit_is_exactly_32():
+    assert MAX_DEPTH == 32
+    value = parse_pickle(_nested_lists(32))
+    for _ in range(31):
+        value = value[0]
+    assert value == []
+    _refused(_nested_lists(33), "nested more than 32 deep", WeightsError)
+
+
+def _array_pickle(shape: tuple[int, ...], data: bytes, dtype: bytes = b"f4") -> bytes:
+    """NumPy's protocol-2 layout of an array, with a chosen shape and data."""
+    dims = b"".join(b"\x8a\x09" + d.to_bytes(9, "little") for d in shape)
+    return (
+        b"\x80\x02}X\x02\x00\x00\x00W1cnumpy.core.multiarray\n_reconstruct\n"
+        b"cnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01(" + dims + b"t"
+        b"cnumpy\ndtype\nX\x02\x00\x00\x00" + dtype + b"K\x00K\x01\x87R"
+        b"(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+        b"\x89C" + bytes([len(data)]) + data + b"tbs."
+    )
+
+
+def test_the_array_layout_helper_builds_what_numpy_would():
+    a = parse_pickle(_array_pickle((2, 2), np.arange(4, dtype="<f4").tobytes()))["W1"]
+    assert a.shape == (2, 2) and a.tolist() == [[0, 1], [2, 3]]
+
+
+@pytest.mark.parametrize(
+    ("shape", "fragment", "error"),
+    [
+        ((0, 2**62), "integers from 0 to 2,147,483,647", UnsafeFileError),  # was: internal error
+        ((0, 2**31 - 1, 2**31 - 1), "more than 16,000,000 values", WeightsError),
+        ((4000, 4001), "more than 16,000,000 values", WeightsError),
+    ],
+)
+def test_impossible_shapes_are_refused_before_numpy_sees_them(shape, fragment, error):
+    _refused(_array_pickle(shape, b""), fragment, error)
+
+
+def test_array_data_must_have_exactly_the_length_its_shape_needs():
+    assert parse_pickle(_array_pickle((3,), bytes(12)))["W1"].shape == (3,)
+    _refused(_array_pickle((3,), bytes(16)), "needs 12 bytes but holds 16", WeightsError)
+    _refused(_array_pickle((3,), bytes(8)), "needs 12 bytes but holds 8", WeightsError)
+
+
+def test_arrays_are_counted_against_the_element_budget_before_they_are_copied():
+    data = _array_pickle((3,), bytes(12))
+    assert parse_pickle(data, max_elements=3)["W1"].shape == (3,)
+    _refused_with = pytest.raises(WeightsError, match="arrays of more than")
+    with _refused_with:
+        parse_pickle(data, max_elements=2)
+
+
+def test_latin1_text_with_characters_past_255_is_refused_not_an_internal_error():
+    # _codecs.encode('\u0100', 'latin1'): Python would raise UnicodeEncodeError
+    data = b"\x80\x02c_codecs\nencode\nX\x02\x00\x00\x00\xc4\x80X\x06\x00\x00\x00latin1\x86R."
+    _refused(data, "_codecs.encode with arguments other than (text, 'latin1')")
+    ok = data.replace(b"\xc4\x80", b"\xc3\xbf")  # U+00FF encodes
+    assert parse_pickle(ok) == b"\xff"
+
+
+def test_a_stream_is_read_as_it_comes_and_refused_past_its_limit(tmp_path):
+    data = pickle.dumps({"W1": np.zeros(1000, "f4")}, protocol=4)
+    path = tmp_path / "w.pkl"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        assert parse_pickle(f, len(data))["W1"].shape == (1000,)
+    with open(path, "rb") as f, pytest.raises(WeightsError, match="longer than 100 bytes"):
+        parse_pickle(f, 100)

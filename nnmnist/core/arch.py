@@ -37,8 +37,8 @@ N_CLASSES = 10
 MAX_LAYERS = 64
 MAX_SPEC_CHARS = 1024
 MB = 1 << 20
-MAX_PARAMETERS = 25_000_000  # 100 MB in float32: what the weight-file cap holds
-BLOCK_BYTES = 64 * MB  # the activations of one inference block
+MAX_PARAMETERS = 16_000_000  # 64 MB in float32: inference stays under 300 MB (README)
+BLOCK_BYTES = 32 * MB  # the activations of one inference block
 TRAIN_BATCH_BYTES = 160 * MB  # the arrays of one training batch, forward and backward
 WIDEST = 8  # bytes per value in the refusal rule: float64, the widest dtype a file may hold
 
