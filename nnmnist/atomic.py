@@ -36,9 +36,33 @@ MAX_NAME_IN_TEMPORARY = 120  # characters of the target's name kept (names end a
 _created: set[tuple[int, int]] = set()
 
 
+# folders this process created, newest last: removed again if a run fails while they are empty
+_created_folders: list[tuple[Path, tuple[int, int]]] = []
+
+
 def forget_created() -> None:
-    """Start a new run: files written before are no longer this run's own."""
+    """Start a new run: files and folders made before are no longer this run's own."""
     _created.clear()
+    _created_folders.clear()
+
+
+def make_folder(path: Path) -> None:
+    """Create a folder (and missing parents) for the run's output, remembering each one made."""
+    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
+    for folder in reversed(missing):
+        os.mkdir(folder)
+        if (identity := file_identity(folder)) is not None:
+            _created_folders.append((folder, identity))
+
+
+def remove_empty_own_folders() -> None:
+    """After a failed run: remove the folders it created that are still empty (rmdir removes
+    nothing else), newest first; a folder someone else put there is never this run's."""
+    for folder, identity in reversed(_created_folders):
+        if file_identity(folder) == identity:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+    _created_folders.clear()
 
 
 class RefusedTarget(OSError):

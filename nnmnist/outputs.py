@@ -32,8 +32,10 @@ def prepare_folder(folder: Path, force: bool, option: str) -> None:
                 "to write into it"
             )
         return
+    from nnmnist.atomic import make_folder
+
     try:
-        folder.mkdir(parents=True)
+        make_folder(folder)
     except OSError as exc:
         raise NnmnistError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
 
@@ -78,7 +80,7 @@ def other_parts(folder: Path, written: set[str]) -> list[str]:
 def write_bytes(path: Path, data: bytes, force: bool, option: str) -> None:
     """One file a command makes (a report, a picture), written whole or not at all through the
     atomic writer; an existing file only with --force, and never one of the run's inputs."""
-    from nnmnist.atomic import RefusedTarget, write_file
+    from nnmnist.atomic import RefusedTarget, make_folder, write_file
 
     if path.is_dir():
         raise NnmnistError(f"{path}: is a folder; give {option} a file name")
@@ -86,7 +88,7 @@ def write_bytes(path: Path, data: bytes, force: bool, option: str) -> None:
         raise NnmnistError(f"{path}: already exists; pass --force to overwrite it")
     try:
         if path.parent != Path(""):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(path.parent)
         write_file(path, lambda f: f.write(data), overwrite=force)
     except RefusedTarget as exc:
         raise NnmnistError(f"{path}: {exc.strerror}") from None

@@ -44,9 +44,21 @@ def out_console() -> Console:
     return _stdout
 
 
+MAX_ERROR_CHARS = 1000  # a name of 100,000 characters is shown by its two ends
+
+
+def shortened(line: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """line, or its first and last parts around a count of what was left out."""
+    if len(line) <= limit:
+        return line
+    keep = (limit - 40) // 2
+    return f"{line[:keep]}...({len(line) - 2 * keep:,} characters)...{line[-keep:]}"
+
+
 def error(message: str) -> None:
-    """The one line a failure gets: 'error: ...' on stderr (line breaks in it are folded)."""
-    line = " ".join(printable(message).split())
+    """The one line a failure gets: 'error: ...' on stderr (line breaks in it are folded, and
+    a line past MAX_ERROR_CHARS is shortened in the middle)."""
+    line = shortened(" ".join(printable(message).split()))
     err_console().print(
         Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True, emoji=False
     )

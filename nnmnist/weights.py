@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from nnmnist.atomic import RefusedTarget, write_file
+from nnmnist.atomic import RefusedTarget, make_folder, write_file
 from nnmnist.core import arch
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
@@ -441,7 +441,7 @@ def save_weights(
             pickle.dump(obj, f, protocol=4)
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         write_file(path, write, overwrite=overwrite)
     except RefusedTarget as exc:
         raise WeightsError(f"{path}: {exc.strerror}") from None

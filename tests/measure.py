@@ -80,3 +80,10 @@ def run_measured(
         maxrss / 1024,
         seconds,
     )
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child that a test interrupts: a suite started in the background (`make
+    test &`) runs with SIGINT ignored, which children inherit, and the test's Ctrl-C would then
+    do nothing. The child gets Python's default back, as in a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.corpus import round_three
 from tests.measure import run_measured
 
 FILES = Path(__file__).resolve().parent / "corpus" / "files"
@@ -626,7 +627,8 @@ STREAMING: list[Case] = [
     Case("a 12000x9000 JPEG decodes in draft mode", [*P, "big.jpg"], 0, "", seconds=30),
 ]
 
-ALL: list[Case] = [Case(c[0], c[1], c[2], c[3]) for c in CASES] + EXTRA
+ALL: list[Case] = [Case(c[0], c[1], c[2], c[3]) for c in CASES + round_three.CASES] + EXTRA
+STREAMING += [Case(name, args, 0, "") for name, args in round_three.VALID]
 
 
 def _sparse(path: Path, size: int, head: bytes = b"") -> None:
@@ -668,6 +670,7 @@ def make_generated(folder: Path) -> None:
     big = Image.new("L", (12000, 9000), 255)
     ImageDraw.Draw(big).line((6000, 1000, 6000, 8000), fill=0, width=900)
     big.save(folder / "big.jpg", quality=60)
+    round_three.make(folder)
 
 
 def _npy_header(shape: tuple[int, ...]) -> bytes:

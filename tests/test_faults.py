@@ -22,6 +22,7 @@ from nnmnist.atomic import atomic_write
 from nnmnist.cli import app
 from nnmnist.errors import SourceUnavailableError
 from nnmnist.weights import load_weights, save_weights
+from tests.measure import default_sigint
 
 
 @contextlib.contextmanager
@@ -302,6 +303,7 @@ def test_ctrl_c_while_waiting_for_a_scheduler_leaves_no_traceback(stalling_serve
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NNMNIST_TIMEOUT": "60", "NO_COLOR": "1"},
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 30
     while not held:  # the client has connected and waits for an answer: now Ctrl-C

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.measure import default_sigint
+
 EXE = str(Path(sys.executable).parent / "nnmnist")
 
 
@@ -166,6 +168,7 @@ class Terminal:
             stdout=child if stdout is None else stdout,
             stderr=child,
             env=full_env,
+            preexec_fn=default_sigint,  # Ctrl-C works even when the suite ignores it
         )
         os.close(child)
         self.reader = threading.Thread(target=self._drain, daemon=True)

@@ -112,6 +112,14 @@ def _show_notice(message: Any, category: Any, *args: Any, **kwargs: Any) -> None
         _show_warning(message, category, *args, **kwargs)
 
 
+def _clean_up() -> None:
+    """A failed run leaves no empty output folder it made itself (its files are whole or
+    absent: the writer sees to that)."""
+    from nnmnist import atomic
+
+    atomic.remove_empty_own_folders()
+
+
 def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a command; turn what it raises into one line on stderr and an exit status."""
     from nnmnist import render
@@ -121,16 +129,19 @@ def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except (typer.Exit, typer.Abort, typer.BadParameter):
         raise
     except NnmnistError as exc:
+        _clean_up()
         if _debug:
             raise
         render.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except MemoryError:
+        _clean_up()
         if _debug:
             raise
         render.error("out of memory: try a smaller --batch-size")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
+        _clean_up()
         render.error("interrupted")
         raise typer.Exit(130) from None
     except BrokenPipeError:

@@ -170,12 +170,20 @@ ForceOption = Annotated[
 ]
 
 
+def _not_nan(value: float, option: str) -> float:
+    """NaN passes every min and max check (no comparison with it is true): refuse it here."""
+    if value != value:
+        raise typer.BadParameter("must be a number from 0 to 1, not nan", param_hint=option)
+    return value
+
+
 MinConfidenceOption = Annotated[
     float,
     typer.Option(
         "--min-confidence",
         min=0.0,
         max=1.0,
+        callback=lambda value: _not_nan(value, "--min-confidence"),
         help="Withhold the label when the best probability is below P ('?' in text, empty in "
         "CSV, null in JSON) instead of guessing (default 0: always answer).",
     ),
