@@ -47,10 +47,19 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture
 def bundled_train_folder(tmp_path):
     """An IDX folder whose 'training set' is 1,500 images of the bundled test split."""
+    return _train_folder(tmp_path / "mnist")
+
+
+@pytest.fixture(scope="module")
+def bundled_train_folder_module(tmp_path_factory):
+    """The same, made once for a module."""
+    return _train_folder(tmp_path_factory.mktemp("train") / "mnist")
+
+
+def _train_folder(folder):
     from nnmnist import data, idx
 
     ds = data.load("bundled", "test")
-    folder = tmp_path / "mnist"
     folder.mkdir()
     idx.write_idx(
         folder / "train-images-idx3-ubyte.gz", ds.images[:1500].reshape(-1, 28, 28), gzipped=True

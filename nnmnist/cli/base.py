@@ -126,7 +126,11 @@ def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
     try:
         return func(*args, **kwargs)
-    except (typer.Exit, typer.Abort, typer.BadParameter):
+    except typer.Exit as exc:
+        if exc.exit_code:  # failed (some inputs, say): its empty folders go too
+            _clean_up()
+        raise
+    except (typer.Abort, typer.BadParameter):
         raise
     except NnmnistError as exc:
         _clean_up()
