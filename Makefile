@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev evaluate test lint bench docs clean
+.PHONY: install install-dev evaluate test lint bench docs mutate clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python docs/make_pictures.py
 
+## Mutation testing of the reader, the writer, the parsers and the result formats (issue 26):
+## mutmut mutates the modules [tool.mutmut] names and runs the tests that cover each mutant.
+## Not part of `make test` (it takes minutes); the survivors are listed at the end.
+mutate: $(STAMP)
+	$(BIN)/pip install --quiet 'mutmut>=3.3,<4'
+	rm -rf mutants
+	$(BIN)/mutmut run || true
+	$(BIN)/mutmut results
+
 lint: $(STAMP)
 	$(BIN)/ruff check nnmnist tests bench docs
 	$(BIN)/ruff format --check nnmnist tests bench docs
@@ -51,4 +60,4 @@ test: lint
 	$(BIN)/pytest -q -n auto
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info mutants

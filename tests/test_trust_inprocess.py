@@ -1,0 +1,222 @@
+"""The reader and the writer called in-process (the command-level tests run them in child
+processes, where a mutation tool cannot see them): every refusal, its errno and its words."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import socket
+import stat
+
+import pytest
+
+from nnmnist import atomic, reading
+from nnmnist.errors import DataError
+
+
+def test_open_file_refuses_what_is_not_a_regular_file(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    cases = {
+        "fifo": "refused: a FIFO, not a regular file",
+        "/dev/zero": "refused: a device, not a regular file",
+        str(tmp_path): "is a folder, not a file",
+        str(tmp_path / "missing"): "no such file",
+    }
+    for path, words in cases.items():
+        full = tmp_path / path if path == "fifo" else path
+        with pytest.raises(DataError, match=words):
+            reading.open_file(full, "it", DataError)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    try:
+        with pytest.raises(DataError, match="it: not a regular file"):
+            reading.open_file(tmp_path / "sock", "it", DataError)
+    finally:
+        sock.close()
+
+
+def test_open_file_caps_the_size_and_registers_inputs(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"x" * 100)
+    with pytest.raises(DataError, match="refused: 100 bytes is more than the 99 bytes allowed"):
+        reading.open_file(path, "it", DataError, 99)
+    reading.start_run()
+    try:
+        with reading.open_file(path, "it", DataError, 100) as f:
+            assert f.read() == b"x" * 100
+            assert os.get_blocking(f.fileno())  # O_NONBLOCK only while it is checked
+        assert reading.file_identity(path) in reading.INPUTS
+        other = tmp_path / "b.bin"
+        other.write_bytes(b"")
+        with reading.open_file(other, "it", DataError, register=False):
+            pass
+        assert reading.file_identity(other) not in reading.INPUTS
+    finally:
+        reading.end_run()
+    assert not reading.INPUTS
+
+
+def test_read_file_and_read_capped_refuse_past_the_cap(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"12345")
+    assert reading.read_file(path, "it", DataError, 5) == b"12345"
+    with pytest.raises(DataError, match="refused: more than 4 bytes; nnmnist loads"):
+        reading.read_capped(io.BytesIO(b"12345"), "it", DataError, 4)
+    assert reading.read_capped(io.BytesIO(b"1234"), "it", DataError, 4) == b"1234"
+
+
+def test_bounded_lines_numbers_lines_and_refuses_a_long_one():
+    lines = list(reading.bounded_lines(io.StringIO("a\nbb\n"), "it", DataError, limit=3))
+    assert lines == [(1, "a\n"), (2, "bb\n")]
+    with pytest.raises(DataError, match="it: line 2 is longer than 3 characters"):
+        list(reading.bounded_lines(io.StringIO("a\nbbbb\n"), "it", DataError, limit=3))
+    assert list(reading.bounded_lines(io.StringIO("abc"), "it", DataError, limit=3)) == [(1, "abc")]
+
+
+def test_size_text_and_text_stream():
+    assert reading.size_text(1 << 20) == "1 MB"
+    assert reading.size_text(1000) == "1,000 bytes"
+    stream = reading.text_stream(io.BytesIO(b"\xff"))
+    with pytest.raises(UnicodeDecodeError):
+        stream.read()
+
+
+def test_parse_json_depth_is_exact_and_strings_do_not_count():
+    assert reading.json_depth('{"a": [[1]], "b": "[[[[["}') == 3
+    assert reading.json_depth("1") == 0
+    ok = "[" * 32 + "]" * 32
+    assert reading.parse_json(ok) is not None
+    with pytest.raises(ValueError, match="nests 33 levels deep; at most 32"):
+        reading.parse_json("[" * 33 + "]" * 33)
+    with pytest.raises(ValueError, match="NaN is not a JSON number"):
+        reading.parse_json("[NaN]")
+    assert reading.parse_json('"\\\\[["') == "\\[["
+
+
+def test_is_regular_and_file_identity(tmp_path):
+    path = tmp_path / "a"
+    path.write_bytes(b"")
+    assert reading.is_regular(path) and not reading.is_regular(tmp_path)
+    assert not reading.is_regular(tmp_path / "missing")
+    st = os.stat(path)
+    assert reading.file_identity(path) == (st.st_dev, st.st_ino)
+    assert reading.file_identity(tmp_path / "missing") is None
+    assert reading.file_identity("a\0b") is None
+
+
+def test_check_target_refuses_each_kind_with_its_errno(tmp_path):
+    atomic.forget_created()
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "file").write_bytes(b"")
+    expected = {
+        "link": (errno.EEXIST, "is a symbolic link; nnmnist never writes through one"),
+        ".": (errno.EISDIR, "is a folder"),
+        "fifo": (errno.EEXIST, "is not a regular file"),
+        "file": (errno.EEXIST, "already exists; pass --force to replace it"),
+    }
+    for name, (code, words) in expected.items():
+        with pytest.raises(atomic.RefusedTarget) as caught:
+            atomic.check_target(tmp_path / name)
+        assert (caught.value.errno, caught.value.strerror) == (code, words), name
+    assert atomic.check_target(tmp_path / "new") is None
+    assert stat.S_ISREG(atomic.check_target(tmp_path / "file", overwrite=True).st_mode)
+    reading.start_run()
+    try:
+        reading.register_inputs([str(tmp_path / "file")])
+        with pytest.raises(atomic.RefusedTarget) as caught:
+            atomic.check_target(tmp_path / "file", overwrite=True)
+        assert caught.value.strerror == "is one of this run's inputs; it is never written"
+    finally:
+        reading.end_run()
+
+
+def test_write_file_replaces_only_its_own_files_without_overwrite(tmp_path):
+    atomic.forget_created()
+    path = tmp_path / "w.bin"
+    atomic.write_file(path, lambda f: f.write(b"one"))
+    atomic.write_file(path, lambda f: f.write(b"two"))  # this run's own: replaced
+    assert path.read_bytes() == b"two"
+    atomic.forget_created()
+    with pytest.raises(atomic.RefusedTarget, match="already exists"):
+        atomic.write_file(path, lambda f: f.write(b"three"))
+    assert path.read_bytes() == b"two"
+    os.chmod(path, 0o640)
+    atomic.write_file(path, lambda f: f.write(b"four"), overwrite=True)
+    assert path.read_bytes() == b"four" and stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.bin"]
+
+
+def test_a_new_file_gets_the_umask_mode_and_a_failed_write_leaves_nothing(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic.write_file(tmp_path / "n.bin", lambda f: f.write(b"x"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "n.bin").st_mode) == 0o640
+
+    def fails(f):
+        f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        atomic.write_file(tmp_path / "m.bin", fails)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.bin"]
+
+
+def test_the_temporary_is_locked_while_it_is_written(tmp_path):
+    import fcntl
+
+    def write(f):
+        (tmp,) = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        with open(tmp, "rb") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write(b"x")
+
+    atomic.write_file(tmp_path / "l.bin", write)
+
+
+def test_temporary_names_are_cut_to_fit(tmp_path):
+    name = "n" * 250
+    assert atomic.temporary_prefix(tmp_path / name) == "." + "n" * 120 + ".nnmnist-"
+    atomic.write_file(tmp_path / name, lambda f: f.write(b"x"))
+    assert (tmp_path / name).read_bytes() == b"x"
+
+
+def test_make_folder_records_and_removes_only_empty_own_folders(tmp_path):
+    atomic.forget_created()
+    atomic.make_folder(tmp_path / "a" / "b" / "c")
+    atomic.make_folder(tmp_path / "keep")
+    (tmp_path / "keep" / "f").write_bytes(b"")
+    (tmp_path / "mine").mkdir()
+    atomic.make_folder(tmp_path / "mine")  # there already: not this run's
+    atomic.remove_empty_own_folders()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "mine"]
+    atomic.make_folder(tmp_path / "x")
+    os.rmdir(tmp_path / "x")
+    (tmp_path / "x").mkdir()  # another folder of the same name
+    (tmp_path / "x" / "y").mkdir()
+    atomic.remove_empty_own_folders()
+    assert (tmp_path / "x" / "y").is_dir()
+
+
+def test_link_new_falls_back_where_hard_links_are_not_allowed(tmp_path, monkeypatch):
+    tmp = tmp_path / ".t.nnmnist-x.tmp"
+    tmp.write_bytes(b"ours")
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(atomic.os, "link", no_links)
+    atomic._link_new(str(tmp), tmp_path / "t.bin")
+    assert (tmp_path / "t.bin").read_bytes() == b"ours" and not tmp.exists()
+
+    def broken(src, dst):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(atomic.os, "link", broken)
+    tmp.write_bytes(b"again")
+    with pytest.raises(OSError, match="Input/output error"):
+        atomic._link_new(str(tmp), tmp_path / "u.bin")
+    assert not (tmp_path / "u.bin").exists()
