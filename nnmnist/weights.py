@@ -222,6 +222,11 @@ def network_from_dict(
             )
 
     keys = [f"{k}{i}" for i in range(1, n + 1) for k in "Wb"]
+    for key in keys:
+        if obj[key].size == 0:
+            raise WeightsError(
+                f"{name}: {key} has shape {obj[key].shape}: a layer needs at least one unit"
+            )
     total = sum(obj[key].size for key in keys)
     if total > arch.MAX_PARAMETERS:  # before anything is converted (float16 doubles)
         raise WeightsError(

@@ -220,3 +220,38 @@ def test_link_new_falls_back_where_hard_links_are_not_allowed(tmp_path, monkeypa
     with pytest.raises(OSError, match="Input/output error"):
         atomic._link_new(str(tmp), tmp_path / "u.bin")
     assert not (tmp_path / "u.bin").exists()
+
+
+def test_weight_arrays_of_zero_size_and_meta_fields_of_the_wrong_type_are_one_error():
+    import numpy as np
+
+    from nnmnist.errors import WeightsError
+    from nnmnist.weights import network_from_dict
+
+    good = {
+        "W1": np.zeros((784, 4), "f4"),
+        "b1": np.zeros(4, "f4"),
+        "W2": np.zeros((4, 10), "f4"),
+        "b2": np.zeros(10, "f4"),
+    }
+    empty = {
+        **good,
+        "W1": np.zeros((784, 0), "f4"),
+        "b1": np.zeros(0, "f4"),
+        "W2": np.zeros((0, 10), "f4"),
+    }
+    with pytest.raises(WeightsError, match="W1 has shape \\(784, 0\\): a layer needs at least one"):
+        network_from_dict(empty)
+    bad_meta = {
+        "output": (["softmax"], "meta field 'output' is a list; it must be a str"),
+        "activation": ({"relu": 1}, "meta field 'activation' is a dict; it must be a str"),
+        "data": ([1], "meta field 'data' is a list; it must be a dict"),
+        "test_accuracy": ("high", "'test_accuracy' is a str; it must be a int or float or null"),
+        "history": ([{"epoch": 1}], "meta field 'history', entry 1: each epoch needs numbers"),
+        "arch": ("", "the arch entry of meta must be a layer spec"),
+    }
+    for key, (value, words) in bad_meta.items():
+        with pytest.raises(WeightsError, match=words.replace("(", "\\(").replace(")", "\\)")):
+            network_from_dict({**good, "meta": {key: value}})
+    ok = {"history": [{"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.9, "val_accuracy": None}]}
+    assert network_from_dict({**good, "meta": ok}).meta["history"][0]["epoch"] == 1
