@@ -71,3 +71,55 @@ def test_the_report_opens_in_chromium_without_errors_or_requests(tmp_path):
         assert b > 150 and r < 120 and b - r > 60, (r, g, b)
     r, g, b = colour(off)  # 0 true, 1 predicted: no mistakes in 3,000 images, white
     assert min(r, g, b) > 200, (r, g, b)
+
+
+HOSTILE = '"><img src=http://127.0.0.1:9/x onerror=alert(1)><script>alert(2)</script>'
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_a_report_of_hostile_names_and_meta_runs_no_script_and_sends_nothing(tmp_path):
+    """Issue 26: a folder name, a file name and weight metadata written as markup reach the
+    page as text: no dialog, no script, no request but the file's own."""
+    import json
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    folder = tmp_path / "<svg onload=alert(3)> x"
+    folder.mkdir()
+    weights = folder / '"><svg onload=alert(4)>.npz'
+    rng = np.random.default_rng(0)
+    arrays = {
+        "W1": (rng.standard_normal((784, 10)) * 0.01).astype(np.float32),
+        "b1": np.zeros(10, np.float32),
+    }
+    meta = {"arch": "affine10", "creator": HOSTILE, "command": HOSTILE, "data": {"source": HOSTILE}}
+    np.savez(weights, **arrays, meta=np.array(json.dumps(meta)))
+    env = {**os.environ, "NO_COLOR": "1"}
+    made = subprocess.run(
+        [EXE, "evaluate", "-w", str(weights), "--limit", "200", "--report", "r.html"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    url = (tmp_path / "r.html").as_uri()
+    dialogs, requests, messages = [], [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: messages.append((m.type, m.text)))
+        page.goto(url, wait_until="load")
+        page.wait_for_timeout(300)
+        text = page.inner_text("body")
+        scripts = page.evaluate("document.scripts.length")
+        browser.close()
+    assert dialogs == [] and requests == [url], (dialogs, requests)
+    assert not [m for m in messages if m[0] == "error"], messages
+    assert scripts == 0
+    assert "<svg onload=alert(4)>" in text  # shown as text, not run
