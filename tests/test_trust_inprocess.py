@@ -255,3 +255,129 @@ def test_weight_arrays_of_zero_size_and_meta_fields_of_the_wrong_type_are_one_er
             network_from_dict({**good, "meta": {key: value}})
     ok = {"history": [{"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.9, "val_accuracy": None}]}
     assert network_from_dict({**good, "meta": ok}).meta["history"][0]["epoch"] == 1
+
+
+# --- outputs.py and formats.py in-process (the commands reach them in child processes)
+
+
+def test_prepare_folder_accepts_new_and_empty_folders_only(tmp_path):
+    from nnmnist.errors import NnmnistError
+    from nnmnist.outputs import prepare_folder
+
+    prepare_folder(tmp_path / "new" / "deep", False, "--x")
+    assert (tmp_path / "new" / "deep").is_dir()
+    prepare_folder(tmp_path / "new" / "deep", False, "--x")  # empty: accepted
+    (tmp_path / "new" / "deep" / "f").write_bytes(b"")
+    with pytest.raises(NnmnistError, match="deep: is not empty; give --x a new or empty folder"):
+        prepare_folder(tmp_path / "new" / "deep", False, "--x")
+    prepare_folder(tmp_path / "new" / "deep", True, "--x")  # --force
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(NnmnistError, match="file: exists and is not a folder \\(--x\\)"):
+        prepare_folder(tmp_path / "file", True, "--x")
+    (tmp_path / "link").symlink_to(tmp_path / "new")
+    with pytest.raises(NnmnistError, match="link: is a symbolic link; give --x a real folder"):
+        prepare_folder(tmp_path / "link", True, "--x")
+    with pytest.raises(NnmnistError, match="cannot create the folder"):
+        prepare_folder(tmp_path / "file" / "sub", False, "--x")
+
+
+def test_write_bytes_refuses_folders_existing_files_and_links(tmp_path):
+    from nnmnist.errors import NnmnistError
+    from nnmnist.outputs import write_bytes, write_text
+
+    atomic.forget_created()
+    write_text(tmp_path / "sub" / "r.html", "caf\u00e9", False, "--report")
+    assert (tmp_path / "sub" / "r.html").read_bytes() == "caf\u00e9".encode()
+    with pytest.raises(NnmnistError, match="r.html: already exists; pass --force to overwrite"):
+        write_bytes(tmp_path / "sub" / "r.html", b"x", False, "--report")
+    write_bytes(tmp_path / "sub" / "r.html", b"x", True, "--report")
+    assert (tmp_path / "sub" / "r.html").read_bytes() == b"x"
+    with pytest.raises(NnmnistError, match="sub: is a folder; give --report a file name"):
+        write_bytes(tmp_path / "sub", b"x", True, "--report")
+    (tmp_path / "l.html").symlink_to(tmp_path / "sub" / "r.html")
+    with pytest.raises(NnmnistError, match="l.html: is a symbolic link"):
+        write_bytes(tmp_path / "l.html", b"y", True, "--report")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(NnmnistError, match="cannot write .*; nothing was changed"):
+        write_bytes(tmp_path / "file" / "x.png", b"y", False, "-o")
+
+
+def test_other_parts_lists_only_part_files_this_run_did_not_write(tmp_path):
+    from nnmnist.outputs import other_parts
+
+    for name in ("part-00000.txt", "part-00001.csv", "part-1.txt", "part-00002.jsonl", "x.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert other_parts(tmp_path, {"part-00000.txt"}) == ["part-00001.csv", "part-00002.jsonl"]
+    assert other_parts(tmp_path / "missing", set()) == []
+
+
+def test_blank_rows_are_counted_with_the_first_three_named():
+    import numpy as np
+
+    from nnmnist.formats import BlankRows, blank_rows
+
+    pixels = np.zeros((6, 784), np.uint8)
+    pixels[1, 5] = 1
+    blank = blank_rows(pixels)
+    assert blank.tolist() == [True, False, True, True, True, True]
+    assert blank_rows(pixels.astype(np.float32)).tolist() == blank.tolist()  # the slow path
+    counts = BlankRows()
+    counts.add([f"a.npy:{i}" for i in range(6)], blank)
+    counts.add(["one.png"], np.array([True]))
+    other = BlankRows()
+    other.add(["a.npy:9"], np.array([True]))
+    counts.merge(other)
+    assert counts.messages() == [
+        "a.npy: 6 rows are blank, every pixel 0 (rows 0, 2, 3, ...): no label given",
+        "one.png: the image is blank, every pixel 0: no label given",
+    ]
+    single = BlankRows()
+    single.add(["b.npy:4", "c\x1b.npy:0"], np.array([True, True]))
+    assert single.messages() == [
+        "b.npy: 1 row is blank, every pixel 0 (row 4): no label given",
+        "c\\x1b.npy: 1 row is blank, every pixel 0 (row 0): no label given",
+    ]
+
+
+def test_csv_header_and_number_lines_in_every_format():
+    import json
+
+    import numpy as np
+
+    from nnmnist.formats import csv_header, number_line
+
+    assert csv_header(1) == "input,label,probability"
+    assert csv_header(3) == "input,label,probability,label_2,probability_2,label_3,probability_3"
+    probs = np.full((3, 10), 0.01)
+    probs[0, 4], probs[1, 2], probs[2, 7] = 0.9, 0.99, 0.5
+    boxes = [(0, 0, 10, 20), (12, 0, 22, 20), (0, 30, 10, 50)]
+    assert number_line("n\x1b.png", boxes, probs, "text", [2, 1]) == "n\\x1b.png\t42 7\t0.500000"
+    assert number_line("a,b.png", boxes, probs, "csv") == '"a,b.png",427,0.500000'
+    obj = json.loads(number_line("n.png", boxes, probs, "jsonl", [2, 1]))
+    assert obj["number"] == "42 7" and obj["probability"] == 0.5
+    assert [d["line"] for d in obj["digits"]] == [0, 0, 1]
+    assert obj["digits"][2] == {"label": 7, "probability": 0.5, "box": [0, 30, 10, 50], "line": 1}
+
+
+def test_predict_lines_withholds_blank_and_unsure_rows_and_refuses_overflow():
+    import numpy as np
+
+    from nnmnist.core.network import Network
+    from nnmnist.errors import NonFiniteOutputs
+    from nnmnist.formats import BlankRows, predict_lines
+
+    w = np.zeros((784, 10), np.float32)
+    w[0, 3] = 50.0
+    net = Network((w,), (np.zeros(10, np.float32),), hidden="relu")
+    pixels = np.zeros((3, 784), np.uint8)
+    pixels[0, 0] = 255  # sure: a 3
+    pixels[1, 1] = 255  # ink, but every output equal: 0.1
+    blanks = BlankRows()
+    lines = predict_lines(net, ["a", "b", "c"], pixels, "text", 2, 0.5, blanks)
+    assert lines[0].startswith("a\t3\t1.000000")
+    assert lines[1].startswith("b\t?\t0.100000") and lines[2].startswith("c\t?\t0.100000")
+    assert blanks.messages() == ["c: the image is blank, every pixel 0: no label given"]
+    huge = Network((np.full((784, 10), np.float32(3e38)),), (np.zeros(10, np.float32),))
+    huge = Network(huge.weights, huge.biases, hidden="relu", output="identity")
+    with pytest.raises(NonFiniteOutputs, match="for a"):
+        predict_lines(huge, ["a"], np.full((1, 784), 255, np.uint8), "text", 1)
