@@ -20,7 +20,8 @@ Every shape is known from the spec before anything runs, and so is the memory a 
 spec is refused when its parameters pass MAX_PARAMETERS or when one image's working set (the
 largest layer's input, padded copy, unrolled patches and output, counted in float64) passes
 BLOCK_BYTES; inference then runs as many images a block as fit in BLOCK_BYTES, and training
-refuses a batch whose forward and backward arrays pass TRAIN_BATCH_BYTES.
+as many as fit their forward and backward arrays in TRAIN_BATCH_BYTES (training.budget_problem
+refuses what cannot: one image too big, or an MLP batch, which runs whole, past the bound).
 """
 
 from __future__ import annotations
