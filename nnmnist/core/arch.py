@@ -27,6 +27,7 @@ refuses what cannot: one image too big, or an MLP batch, which runs whole, past 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Sequence
 
@@ -105,17 +106,10 @@ def parse(spec: str, outputs: int = N_CLASSES) -> tuple[Layer, ...]:
     return layers
 
 
-def _size(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _layer_work(layer: Layer, shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, int]:
     """(values alive while the layer runs at inference, values it keeps for training), per image:
     its input, the padded copy, the unrolled patches and its output; for training the cache."""
-    size_in, size_out = _size(shape), _size(out)
+    size_in, size_out = math.prod(shape), math.prod(out)
     if isinstance(layer, Conv):
         h, w, c = shape
         padded = (h + 2 * layer.pad) * (w + 2 * layer.pad) * c if layer.pad else 0
@@ -132,7 +126,7 @@ def _layer_work(layer: Layer, shape: tuple[int, ...], out: tuple[int, ...]) -> t
 def image_values(layers: Sequence[Layer]) -> int:
     """The most values one image needs alive at once in an inference pass."""
     s = shapes(layers)
-    return _size(INPUT_SHAPE) + max(
+    return math.prod(INPUT_SHAPE) + max(
         _layer_work(layer, s[i], s[i + 1])[0] for i, layer in enumerate(layers)
     )
 
@@ -142,9 +136,10 @@ def train_image_values(layers: Sequence[Layer]) -> int:
     backward pass, plus the largest layer's gradients (input, padded, output) while it runs."""
     s = shapes(layers)
     kept = sum(
-        _layer_work(layer, s[i], s[i + 1])[1] + _size(s[i + 1]) for i, layer in enumerate(layers)
+        _layer_work(layer, s[i], s[i + 1])[1] + math.prod(s[i + 1])
+        for i, layer in enumerate(layers)
     )
-    return _size(INPUT_SHAPE) + kept + 2 * image_values(layers)
+    return math.prod(INPUT_SHAPE) + kept + 2 * image_values(layers)
 
 
 def mlp_row_values(sizes: Sequence[int]) -> int:
@@ -156,13 +151,12 @@ def mlp_row_values(sizes: Sequence[int]) -> int:
 def block_images(layers: tuple[Layer, ...], itemsize: int, most: int, train: bool = False) -> int:
     """Images per block of an inference pass (train: of a training step) of these layers."""
     if train:
-        values = train_image_values(layers)
-        return max(1, min(most, TRAIN_BATCH_BYTES // max(1, values * itemsize)))
+        return max(1, min(most, largest_training_batch(train_image_values(layers), itemsize)))
     return images_per_block(image_values(layers), itemsize, most)
 
 
 def parameter_count(layers: Sequence[Layer]) -> int:
-    return sum(_size(shape) for _, shape, _ in param_shapes(layers))
+    return sum(math.prod(shape) for _, shape, _ in param_shapes(layers))
 
 
 def images_per_block(values: int, itemsize: int, most: int) -> int:
@@ -180,7 +174,7 @@ def check_budget(layers: Sequence[Layer]) -> None:
         )
     s = shapes(layers)
     for i, layer in enumerate(layers):
-        need = (_size(INPUT_SHAPE) + _layer_work(layer, s[i], s[i + 1])[0]) * WIDEST
+        need = (math.prod(INPUT_SHAPE) + _layer_work(layer, s[i], s[i + 1])[0]) * WIDEST
         if need > BLOCK_BYTES:
             raise SpecError(
                 f"layer {i + 1} ({token(layer)}) needs {need / MB:,.0f} MB for one image "
