@@ -122,11 +122,12 @@ class _Array:
 
 
 class _Refused(Exception):
-    """Raised inside the parser; turned into UnsafeFileError / WeightsError with the offset."""
+    """Raised inside the parser; turned into UnsafeFileError / WeightsError with the offset
+    (placed: the message gives its own, for a stream that breaks inside an opcode)."""
 
-    def __init__(self, message: str, unsafe: bool = True) -> None:
+    def __init__(self, message: str, unsafe: bool = True, placed: bool = False) -> None:
         super().__init__(message)
-        self.unsafe = unsafe
+        self.unsafe, self.placed = unsafe, placed
 
 
 def _malformed(message: str) -> _Refused:
@@ -175,10 +176,8 @@ class _Budget:
 
 
 def _make_array(
-    shape: Any, dtype: Any, fortran: Any, data: Any, budget: _Budget
+    shape: Any, dtype: np.dtype[Any], fortran: Any, data: Any, budget: _Budget
 ) -> np.ndarray[Any, Any]:
-    if not isinstance(dtype, np.dtype):
-        raise _Refused("an array whose dtype is not a plain numeric NumPy dtype")
     if not (
         isinstance(shape, tuple)
         and len(shape) <= MAX_NDIM
@@ -494,7 +493,7 @@ def _ops(data: bytes | _Capped) -> Iterator[tuple[str, Any, int]]:
             for opcode, arg, pos in pickletools.genops(stream):  # type: ignore[arg-type]
                 yield opcode.name, arg, pos or 0
     except ValueError as exc:  # unknown opcode, truncated argument, a bad literal
-        raise _malformed(f"{exc} (at byte {stream.tell()})") from None
+        raise _Refused(f"{exc} (at byte {stream.tell()})", unsafe=False, placed=True) from None
 
 
 def parse_pickle(
@@ -509,8 +508,7 @@ def parse_pickle(
     name the opcode's byte offset.
     """
     machine = _Machine(max_elements)
-    pos = 0
-    name = "?"
+    name, pos = "", 0  # set by each opcode; a stream broken inside one gives its own offset
     source = data if isinstance(data, bytes) else _Capped(data, limit or 1 << 62)
     try:
         for count, op in enumerate(_ops(source)):
@@ -525,9 +523,9 @@ def parse_pickle(
         _tree_size(machine.stack[0])
         return _value(machine.stack[0])
     except _Refused as exc:
-        where = f"{name} at byte {pos}"
+        message = str(exc) if exc.placed else f"{exc} ({name} at byte {pos})"
         if exc.unsafe:
-            raise UnsafeFileError(f"{exc} ({where})") from None
-        raise WeightsError(f"{exc} ({where})") from None
+            raise UnsafeFileError(message) from None
+        raise WeightsError(message) from None
     except RecursionError:  # pragma: no cover - depth is bounded above
         raise WeightsError("nested too deeply") from None

@@ -58,6 +58,9 @@ def register_inputs(paths: list[str]) -> None:
                 INPUTS.add(identity)
 
 
+_SPECIAL = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
 def size_text(n: int) -> str:
     return f"{n / MB:,.0f} MB" if n >= MB else f"{n:,} bytes"
 
@@ -80,9 +83,7 @@ def open_file(
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise error(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{name}: is a folder, not a file") from None
-    except OSError as exc:
+    except OSError as exc:  # a folder opens read-only, and is refused below
         if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing elsewhere
             raise error(f"{name}: not a regular file") from None
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
@@ -91,15 +92,8 @@ def open_file(
         if stat.S_ISDIR(st.st_mode):
             raise error(f"{name}: is a folder, not a file")
         if not stat.S_ISREG(st.st_mode):
-            kind = (
-                "a FIFO"
-                if stat.S_ISFIFO(st.st_mode)
-                else "a device"
-                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
-                else "a socket"
-                if stat.S_ISSOCK(st.st_mode)
-                else "not a regular file"
-            )
+            # (a socket never gets here: opening one fails with ENXIO above)
+            kind = _SPECIAL.get(stat.S_IFMT(st.st_mode), "a special file")
             raise error(f"{name}: refused: {kind}, not a regular file")
         if max_bytes is not None and st.st_size > max_bytes:
             raise error(
