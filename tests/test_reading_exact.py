@@ -323,3 +323,14 @@ def test_load_npz_names_damage_found_past_the_headers():
         WeightsError,
     )
     assert message == "m.npz: a damaged archive (Bad CRC-32 for file 'W1.npy')"
+
+
+def test_a_file_that_holds_more_than_its_size_says_is_still_capped():
+    """/proc files report a size of 0 and hold more: the cap holds while reading too."""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("no /proc on this machine")
+    with pytest.raises(DataError) as info:
+        reading.read_file("/proc/self/maps", "maps", DataError, 10)
+    assert str(info.value) == (
+        "maps: refused: more than 10 bytes; nnmnist loads this kind of input whole"
+    )
