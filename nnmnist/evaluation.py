@@ -54,10 +54,27 @@ class Evaluation:
     # per image: the best probability and whether its label was right (for coverage figures)
     confidence: list[NDArray[np.float32]] = field(default_factory=list)
     hits: list[NDArray[np.bool_]] = field(default_factory=list)
+    # inputs read and refused (not one digit, not a digit, blank): in total, never right, kept
+    # out of the confusion matrix; counted by kind and by true label
+    refused: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)
+    refused_by_label: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(N_CLASSES, dtype=np.int64)
+    )
 
     @property
     def accuracy(self) -> float:
+        """Right answers over every input: a refusal counts as not right."""
         return self.correct / self.total if self.total else 0.0
+
+    @property
+    def answered(self) -> int:
+        return self.total - self.refused
+
+    @property
+    def answered_accuracy(self) -> float | None:
+        """Right answers over the inputs answered (None when none was)."""
+        return self.correct / self.answered if self.answered else None
 
     @classmethod
     def combine(cls, parts: list[Evaluation], batch_size: int, seconds: float) -> Evaluation:
@@ -96,11 +113,16 @@ class Evaluation:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        precision, recall = precision_recall(self.confusion)
+        precision, recall = precision_recall(self.confusion, self.refused_by_label)
         return {
             "accuracy": self.accuracy,
             "correct": self.correct,
             "total": self.total,
+            "answered": self.answered,
+            "refused": self.refused,
+            "answered_accuracy": self.answered_accuracy,
+            "refusals": dict(sorted(self.refusals.items())),
+            "refused_by_label": self.refused_by_label.tolist(),
             "batch_size": self.batch_size,
             "batches": len(self.running_accuracy),
             "running_accuracy": self.running_accuracy,
@@ -120,15 +142,24 @@ def evaluate(
     batch_size: int,
     on_batch: Callable[[BatchReport], None] | None = None,
     on_probs: Callable[[int, NDArray[np.floating]], None] | None = None,
+    refused: dict[int, str] | None = None,
 ) -> Evaluation:
     """Predict images (N, 784) batch by batch and count against labels (N,).
 
     The final partial batch counts; the running accuracy after each batch is correct / seen.
     on_probs(first row, probabilities): each batch's outputs, for a report that shows them.
+    refused: rows that were refused (row -> kind): counted among the inputs, never right.
     """
     n = int(labels.shape[0])
     batches = -(-n // batch_size)
     result = Evaluation(batch_size=batch_size)
+    mask = np.zeros(n, dtype=bool)
+    if refused:
+        mask[list(refused)] = True
+        for kind in refused.values():
+            result.refusals[kind] = result.refusals.get(kind, 0) + 1
+        result.refused = len(refused)
+        result.refused_by_label += np.bincount(labels[mask], minlength=N_CLASSES)
     start = time.perf_counter()
     for number, lo in enumerate(range(0, n, batch_size), start=1):
         with np.errstate(over="ignore", invalid="ignore"):  # checked just below
@@ -142,13 +173,14 @@ def evaluate(
         if on_probs is not None:
             on_probs(lo, probs)
         y_true = labels[lo : lo + batch_size]
-        hit = y_pred == y_true
-        result.confidence.append(probs.max(axis=1).astype(np.float32))
+        answered = ~mask[lo : lo + batch_size]
+        hit = (y_pred == y_true) & answered
+        result.confidence.append(np.where(answered, probs.max(axis=1), 0).astype(np.float32))
         result.hits.append(hit)
         correct = int(np.count_nonzero(hit))
         result.correct += correct
         result.total += len(y_true)
-        result.confusion += confusion_matrix(y_true, y_pred)
+        result.confusion += confusion_matrix(y_true[answered], y_pred[answered])
         result.running_accuracy.append(result.correct / result.total)
         result.batch_correct.append(correct)
         if on_batch is not None:

@@ -45,6 +45,15 @@ class ImageError(DataError):
     """One image that cannot be used (unreadable, too large, blank); the others go on."""
 
 
+class Refused(ImageError):
+    """A picture that was read, and is not predicted: blank, not one digit's ink, or not a
+    digit to the gate. reason: the short kind, for counting refusals by kind."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def decoded_bytes(size: tuple[int, int], mode: str) -> int:
     """The memory Pillow takes for a decoded image of this size and mode."""
     return size[0] * size[1] * _BYTES_PER_PIXEL.get(mode, 4)
@@ -219,10 +228,10 @@ def preprocess(
         ink = np.clip((ink - background) / max(1 - background, 1e-6), 0, 1)
         strongest = float(ink.max())
         if strongest < MIN_CONTRAST:
-            raise ImageError(f"{name}: blank image (no ink stands out from the background)")
+            raise Refused(f"{name}: blank image (no ink stands out from the background)", "blank")
         mask = ink >= INK_THRESHOLD * strongest
     if check and (why := not_one_digit(mask)):
-        raise ImageError(f"{name}: {why}; not predicted (--any-shape predicts it anyway)")
+        raise Refused(f"{name}: {why}; not predicted (--any-shape predicts it anyway)", _kind(why))
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     digit = even_strokes(fit_to_field(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]))
@@ -233,16 +242,17 @@ def preprocess(
     return digit
 
 
-def gate_refusals(digits: NDArray[np.uint8], names: list[str]) -> list[tuple[int, ImageError]]:
+def gate_refusals(digits: NDArray[np.uint8], names: list[str]) -> list[tuple[int, Refused]]:
     """The preprocessed pictures ((n, 784) or (n, 28, 28), named) that the digit-or-not gate
     calls not a digit: (index, the error it is told), in order; one call for all of them."""
     sure = gate.not_digit_probability(digits)
     return [
         (
             i,
-            ImageError(
+            Refused(
                 f"{names[i]}: not a digit (a letter, a sign or another mark, {p:.0%} sure); "
-                "not predicted (--any-shape predicts it anyway)"
+                "not predicted (--any-shape predicts it anyway)",
+                "not a digit",
             ),
         )
         for i, p in enumerate(sure)
@@ -307,7 +317,7 @@ def split_lines(
     ink, mask = _cleaned(grey, invert, name)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count > MAX_MARKS:  # as not_one_digit says of one digit: no number has that many
-        raise ImageError(f"{name}: ink scattered in {count:,} marks (noise, or no number)")
+        raise Refused(f"{name}: ink scattered in {count:,} marks (noise, or no number)", "specks")
     objects = ndimage.find_objects(labels)
     out = []
     for line in _lines(objects):
@@ -618,7 +628,7 @@ def _cleaned(
     pixel of the mask has ink above INK_THRESHOLD, so an empty mask is the only blank case.)"""
     ink, mask = front_end(grey if invert else 1 - grey, stages, one_digit)
     if not mask.any():
-        raise ImageError(f"{name}: blank image (no ink stands out from the background)")
+        raise Refused(f"{name}: blank image (no ink stands out from the background)", "blank")
     return ink, mask
 
 
@@ -818,6 +828,11 @@ def _ruled_lines(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 # is not independent of it).
 MAX_MARKS = 20
 MIN_STROKE_RATIO = 0.9
+
+
+def _kind(why: str) -> str:
+    """The short kind of a not_one_digit answer, for counting refusals."""
+    return "specks" if "specks" in why else "several marks" if "side by side" in why else "blob"
 
 
 def not_one_digit(mask: NDArray[np.bool_]) -> str | None:

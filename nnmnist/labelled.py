@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ class Labelled:
     images: NDArray[Any]  # (N, 784) uint8, or float32 in [0, 1]
     labels: NDArray[np.uint8]  # (N,)
     source: str  # the inputs, for the report
+    # pictures read and refused (blank, not one digit, not a digit): row -> the kind of
+    # refusal; their rows are zeros, and they count as inputs that were not read right
+    refused: dict[int, str] = field(default_factory=dict)
 
 
 def is_label_folder(path: Path) -> bool:
@@ -73,16 +76,18 @@ def load(
     names: list[str] = []
     blocks: list[NDArray[Any]] = []
     labels: list[NDArray[np.uint8]] = []
+    refused: dict[int, str] = {}
     failed = 0
     for spec in specs:
         try:
-            part_names, pixels, part_labels = _one(spec, options, on_error)
+            part_names, pixels, part_labels, part_refused = _one(spec, options, on_error)
         except DataError as exc:
             if on_error is None:
                 raise
             on_error(exc)
             failed += 1
             continue
+        refused.update({len(names) + row: why for row, why in part_refused.items()})
         names += part_names
         blocks.append(pixels)
         labels.append(part_labels)
@@ -95,12 +100,14 @@ def load(
             empty = np.zeros((0, 784), np.uint8)
             return Labelled([], empty, np.zeros(0, np.uint8), " ".join(specs))
         raise DataError(f"{' '.join(specs)}: no labelled images")
-    return Labelled(names, merge_blocks(blocks), np.concatenate(labels), " ".join(specs))
+    images = merge_blocks(blocks)
+    return Labelled(names, images, np.concatenate(labels), " ".join(specs), refused)
 
 
-def _one(
-    spec: str, options: ImageOptions, on_error: Callable[[DataError], None] | None
-) -> tuple[list[str], NDArray[Any], NDArray[np.uint8]]:
+Part = tuple[list[str], NDArray[Any], NDArray[np.uint8], dict[int, str]]
+
+
+def _one(spec: str, options: ImageOptions, on_error: Callable[[DataError], None] | None) -> Part:
     path = Path(spec)
     if path.is_dir():
         if not is_label_folder(path):
@@ -113,11 +120,11 @@ def _one(
         head = f.read(8)
     kind = sniff(head)
     if kind == "npz":
-        return _npz(path, spec)
+        return (*_npz(path, spec), {})
     if kind == "idx":
-        return _idx(path, spec)
+        return (*_idx(path, spec), {})
     if kind == "csv":
-        return _csv(path, spec)
+        return (*_csv(path, spec), {})
     raise DataError(
         f"{spec}: a {kind} file holds no labels; evaluate reads labelled CSV, .npz with images "
         "and labels, IDX images beside their labels, and folders named by digit"
@@ -126,9 +133,13 @@ def _one(
 
 def _folder(
     path: Path, spec: str, options: ImageOptions, on_error: Callable[[DataError], None] | None
-) -> tuple[list[str], NDArray[Any], NDArray[np.uint8]]:
+) -> Part:
+    """The pictures of a folder named by digit; a picture refused is kept (a zero row, its
+    kind in the refused map) when on_error is given, as evaluate counts every input."""
+    from nnmnist.images import Refused
     from nnmnist.inputs import IMAGE_SUFFIXES
 
+    refused: dict[int, str] = {}
     names: list[str] = []
     blocks: list[NDArray[Any]] = []
     labels: list[int] = []
@@ -145,6 +156,11 @@ def _folder(
                 shown = os.path.join(spec, os.path.relpath(file, path))
                 try:
                     batch_names, pixels = image_batch(Path(file), shown, options)
+                except Refused as exc:
+                    if on_error is None:
+                        raise
+                    refused[len(names)] = exc.reason
+                    batch_names, pixels = [shown], np.zeros((1, 784), np.uint8)
                 except DataError as exc:
                     if on_error is None:
                         raise
@@ -157,7 +173,7 @@ def _folder(
                     raise DataError(f"{spec}: more than {MAX_IMAGES:,} pictures")
     if not names:
         raise DataError(f"{spec}: no pictures in its digit folders")
-    return names, merge_blocks(blocks), np.array(labels, dtype=np.uint8)
+    return names, merge_blocks(blocks), np.array(labels, dtype=np.uint8), refused
 
 
 def _check_labels(raw: NDArray[Any], n: int, name: str) -> NDArray[np.uint8]:

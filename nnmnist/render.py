@@ -205,15 +205,27 @@ def _report(
             f"  ({result.correct:,}/{result.total:,} images)",
         )
     )
+    if result.refused:  # every input in the figure above; the answered ones' figure beside it
+        answered = result.answered_accuracy
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(result.refusals.items()))
+        console.print(
+            f"refused {result.refused:,} of {result.total:,} inputs ({kinds}), counted as not "
+            f"right above; accuracy over the {result.answered:,} answered: "
+            + ("-" if answered is None else f"{answered:.4f}"),
+            markup=False,
+            emoji=False,
+            soft_wrap=True,
+        )
     console.print(printable(heading), markup=False, emoji=False, soft_wrap=True)
-    console.print(confusion_table(result.confusion))
+    console.print(confusion_table(result.confusion, result.refused_by_label))
     _tradeoff(console, result, min_confidence)
 
 
-def confusion_table(confusion: Any) -> Table:
-    """The confusion matrix with recall per row and precision per column, cells coloured by
-    how much of their row they hold."""
-    precision, recall = precision_recall(confusion)
+def confusion_table(confusion: Any, unanswered: Any = None) -> Table:
+    """The confusion matrix with recall per row (of every input, refused ones included, when
+    unanswered gives them per true digit) and precision per column, cells coloured by how
+    much of their row they hold."""
+    precision, recall = precision_recall(confusion, unanswered)
     table = _report_table(
         "confusion matrix (rows: true digit, columns: predicted digit)",
         show_footer=True,

@@ -40,13 +40,16 @@ class MistakeCollector:
     """Keeps the misread rows of an evaluation as its batches go by (evaluation.evaluate's
     on_probs), so that a report needs no second pass over the images."""
 
-    def __init__(self, labels: NDArray[np.integer]) -> None:
+    def __init__(self, labels: NDArray[np.integer], refused: Any = ()) -> None:
         self.labels = labels
+        self.answered = np.ones(len(labels), dtype=bool)  # refused rows are not mistakes
+        self.answered[list(refused)] = False
         self.parts: list[tuple[Any, Any, Any, Any]] = []
 
     def __call__(self, lo: int, probs: NDArray[np.floating]) -> None:
         guess = probs.argmax(axis=1)
-        wrong = np.flatnonzero(guess != self.labels[lo : lo + len(probs)])
+        rows = slice(lo, lo + len(probs))
+        wrong = np.flatnonzero((guess != self.labels[rows]) & self.answered[rows])
         order = np.argsort(-probs[wrong], axis=1, kind="stable")[:, :3]
         top = np.take_along_axis(probs[wrong], order, axis=1)
         self.parts.append((lo + wrong, guess[wrong], order, top))
@@ -167,8 +170,26 @@ def _heat(share: float, diagonal: bool) -> str:
     return f"background: rgba(214, 39, 40, {min(1.0, 0.12 + 4 * share):.3f})"
 
 
-def confusion_table(confusion: NDArray[np.int64]) -> str:
-    precision, recall = precision_recall(confusion)
+def refused_section(
+    refused: dict[int, str], labels: NDArray[np.integer], names: Sequence[str]
+) -> str:
+    """The inputs refused, by name, true digit and kind (each counted as not read right)."""
+    if not refused:
+        return ""
+    rows = "".join(
+        f"<tr><td style='text-align:left'>{_e(names[r])}</td><td>{int(labels[r])}</td>"
+        f"<td style='text-align:left'>{_e(kind)}</td></tr>"
+        for r, kind in sorted(refused.items())
+    )
+    return (
+        f"<h2 id='refused'>Refused ({len(refused):,})</h2><p>Read, and not predicted: each "
+        "counts as not read right in the accuracy (<code>--any-shape</code> predicts them).</p>"
+        f"<table><tr><th>input</th><th>true digit</th><th>refused as</th></tr>{rows}</table>"
+    )
+
+
+def confusion_table(confusion: NDArray[np.int64], unanswered: Any = None) -> str:
+    precision, recall = precision_recall(confusion, unanswered)
     rows = ["<table class='confusion' id='confusion'><tr><th>true \\ predicted</th>"]
     rows += [f"<th>{p}</th>" for p in range(10)] + ["<th>recall</th></tr>"]
     for t in range(10):
@@ -245,12 +266,16 @@ def evaluation_page(
     summary: dict[str, str],
     command: str,
     extra: str = "",
+    refused: dict[int, str] | None = None,
 ) -> str:
-    """The whole page. summary: label -> value lines of the summary table (model, data, ...)."""
-    precision, recall = precision_recall(result.confusion)
+    """The whole page. summary: label -> value lines of the summary table (model, data, ...);
+    refused: the inputs refused (row -> kind), listed by name."""
+    unanswered = getattr(result, "refused_by_label", None)
+    precision, recall = precision_recall(result.confusion, unanswered)
     rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in summary.items())
     per_class = "".join(
-        f"<tr><td>{d}</td><td>{int(result.confusion[d].sum()):,}</td>"
+        f"<tr><td>{d}</td>"
+        f"<td>{int(result.confusion[d].sum()) + (0 if unanswered is None else int(unanswered[d])):,}</td>"
         f"<td>{precision[d]:.2%}</td><td>{recall[d]:.2%}</td></tr>"
         for d in range(10)
     )
@@ -265,9 +290,10 @@ def evaluation_page(
         chart,
         "<h2>Confusion matrix</h2><p>Rows: the true digit; columns: the network's answer. "
         "A mistake's count links to those digits.</p>",
-        confusion_table(result.confusion),
+        confusion_table(result.confusion, unanswered),
         "<h2>Per class</h2><table><tr><th>digit</th><th>images</th><th>precision</th>"
         f"<th>recall</th></tr>{per_class}</table>",
+        refused_section(refused or {}, labels, names),
         mistakes_sections(mistakes, images, labels, names),
         f"<h2>Command</h2><pre>{_e(command)}</pre>",
     ]

@@ -139,6 +139,62 @@ def test_an_unreadable_picture_is_reported_and_the_rest_evaluated(in_tmp, digits
     ]
 
 
+def test_every_input_counts_refused_ones_as_not_right(in_tmp, digits):
+    """Issue 27: a folder with read, refused and unreadable pictures gives exact totals in
+    the JSON, the text and the HTML report; a refusal counts against the accuracy, and the
+    accuracy over the answered inputs is given beside it."""
+    from PIL import Image
+
+    x, y = digits
+    _folder(in_tmp / "mine", x[:10], y[:10])
+    Image.new("L", (84, 84), 255).save(in_tmp / "mine" / "7" / "blank.png")  # refused
+    pair = np.full((84, 84), 255, np.uint8)
+    pair[20:64, 10:16] = pair[20:64, 60:66] = 0  # two strokes side by side: refused
+    Image.fromarray(pair).save(in_tmp / "mine" / "1" / "two.png")
+    (in_tmp / "mine" / "9" / "broken.png").write_text("not a picture")  # cannot be read
+
+    def run(*args):
+        return subprocess.run(
+            [EXE, "evaluate", "mine", *args],
+            cwd=in_tmp,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+
+    result = run("-f", "json", "--report", "r.html")
+    assert result.returncode == 1  # the unreadable one
+    report = json.loads(result.stdout)
+    right, _ = expected(x[:10], y[:10])
+    assert (report["total"], report["answered"], report["refused"]) == (12, 10, 2)
+    assert report["correct"] == right and report["accuracy"] == right / 12
+    assert report["answered_accuracy"] == right / 10
+    assert report["refusals"] == {"blank": 1, "several marks": 1}
+    assert report["refused_by_label"][1] == 1 and report["refused_by_label"][7] == 1
+    assert sum(map(sum, report["confusion_matrix"])) == 10
+    assert report["running_accuracy"][-1] == report["accuracy"]
+    stderr = result.stderr.splitlines()
+    assert [line for line in stderr if line.startswith("error:")] == [
+        "error: mine/9/broken.png: not an image nnmnist reads (PNG, JPEG, BMP, GIF, TIFF, "
+        "PBM/PGM/PPM or WebP)"
+    ]
+    assert "1 input(s) could not be read; the others were evaluated" in stderr
+    assert any(
+        line.startswith("2 input(s) refused (1 blank, 1 several marks), counted as not read")
+        for line in stderr
+    ), stderr
+    page = (in_tmp / "r.html").read_text()
+    assert "Refused (2)" in page and "mine/7/blank.png" in page and "mine/1/two.png" in page
+    text = run().stdout
+    assert f"accuracy {right / 12:.4f}  ({right}/12 images)" in text
+    assert (
+        f"refused 2 of 12 inputs (1 blank, 1 several marks), counted as not right above; "
+        f"accuracy over the 10 answered: {right / 10:.4f}" in text
+    )
+    shaped = json.loads(run("-f", "json", "--any-shape").stdout)
+    assert (shaped["total"], shaped["refused"], shaped["refusals"]) == (12, 1, {"blank": 1})
+
+
 def test_own_inputs_refuse_the_dask_engine(runner, in_tmp):
     result = runner.invoke(app, ["evaluate", "x.csv", "--engine", "dask"])
     assert result.exit_code == 2

@@ -10,15 +10,18 @@ import typer
 from nnmnist.cli.base import app, reports_errors
 from nnmnist.cli.options import (
     ActivationOption,
+    AnyShapeOption,
     ArchOption,
     ChunkOption,
     DataOption,
     EngineName,
     EngineOption,
     ForceOption,
+    InvertOption,
     JsonOption,
     ModelOption,
     OfflineOption,
+    RawOption,
     ReportFormat,
     ReportFormatOption,
     SchedulerOption,
@@ -110,8 +113,15 @@ def evaluate(
     engine: EngineOption = EngineName.local,
     scheduler: SchedulerOption = None,
     chunk_size: ChunkOption = 10_000,
+    invert: InvertOption = None,
+    raw: RawOption = False,
+    any_shape: AnyShapeOption = False,
 ) -> None:
     """Measure accuracy on MNIST, or on labelled digits of your own, batch by batch.
+
+    Every input counts: a picture refused (blank, not one digit, not a digit) is counted as
+    not read right in the accuracy, and the accuracy over the answered inputs is given beside
+    it; a file that cannot be read is reported on stderr (exit status 1).
 
     Examples:
 
@@ -130,6 +140,7 @@ def evaluate(
     from nnmnist import data as datasets
     from nnmnist import render
     from nnmnist.formats import printable
+    from nnmnist.inputs import ImageOptions
     from nnmnist.outputs import prepare_folder
 
     fmt = pick_format(fmt, as_json)
@@ -138,7 +149,7 @@ def evaluate(
     net, path, name = load_network(weights, activation, model=model, spec=arch_spec)
     failures: list[str] = []
     if inputs:
-        ds = _own_data(inputs, failures)
+        ds = _own_data(inputs, failures, ImageOptions(invert, raw, any_shape))
         if not len(ds.labels):
             raise typer.Exit(1)  # every input failed, each with its error line
         heading = f"labelled images from {printable(ds.source)}"
@@ -162,8 +173,11 @@ def evaluate(
         if engine is EngineName.dask or scheduler:
             result = _on_dask(net, ds, len(labels), batch_size, chunk_size, scheduler)
         else:
-            collect = _collector(labels) if report is not None else None
-            result = _locally(net, images, labels, batch_size, every, collect)
+            refused = {
+                row: why for row, why in getattr(ds, "refused", {}).items() if row < len(labels)
+            }
+            collect = _collector(labels, refused) if report is not None else None
+            result = _locally(net, images, labels, batch_size, every, collect, refused)
     if errors is not None:
         _write_errors(net, ds, limit, errors, force)
     if report is not None:
@@ -192,21 +206,36 @@ def evaluate(
         )
     else:
         render.evaluation_report(result, f"{heading}, weights: {name}", min_confidence)
+    if result.refused:
+        render.message(_refusal_note(ds, result))
     if failures:
         render.message(f"{len(failures)} input(s) could not be read; the others were evaluated")
         raise typer.Exit(1)
 
 
-def _own_data(inputs: list[str], failures: list[str]) -> Any:
+def _refusal_note(ds: Any, result: Any) -> str:
+    """One line: how many inputs were refused, of which kinds, the first few by name."""
+    from nnmnist.formats import printable
+
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(result.refusals.items()))
+    rows = sorted(ds.refused)[:3]
+    names = ", ".join(printable(ds.names[r]) for r in rows)
+    more = ", ..." if result.refused > len(rows) else ""
+    return (
+        f"{result.refused:,} input(s) refused ({kinds}), counted as not read right: "
+        f"{names}{more} (--any-shape predicts them anyway)"
+    )
+
+
+def _own_data(inputs: list[str], failures: list[str], options: Any) -> Any:
     from nnmnist import labelled, render
     from nnmnist.errors import DataError
-    from nnmnist.inputs import ImageOptions
 
     def on_error(exc: DataError) -> None:
         failures.append(str(exc))
         render.error(str(exc))
 
-    return labelled.load(inputs, ImageOptions(), on_error)
+    return labelled.load(inputs, options, on_error)
 
 
 def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: bool) -> None:
@@ -220,9 +249,12 @@ def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: boo
     names = _names(ds, len(labels))
     file_name = FileNames()
     count = 0
+    refused = getattr(ds, "refused", {})
     for lo in range(0, len(labels), 1000):
         guess, _ = predict(net, images[lo : lo + 1000])
         for i in map(int, (guess != labels[lo : lo + 1000]).nonzero()[0]):
+            if lo + i in refused:  # no answer, and no picture to show
+                continue
             k = lo + i
             stem = f"{k:05d}-true{labels[k]}-pred{guess[i]}-{names[k]}"
             save_digit(images[k], folder / file_name(stem), overwrite=force)
@@ -237,10 +269,10 @@ def _names(ds: Any, n: int) -> list[str]:
     return getattr(ds, "names", None) or row_names(f"mnist-{ds.split}", 0, n)
 
 
-def _collector(labels: Any) -> Any:
+def _collector(labels: Any, refused: dict[int, str]) -> Any:
     from nnmnist.report import MistakeCollector
 
-    return MistakeCollector(labels)
+    return MistakeCollector(labels, refused)
 
 
 def _write_report(
@@ -270,7 +302,8 @@ def _write_report(
     summary = {
         "model": f"{name} ({net.describe()})",
         "data": data,
-        "accuracy": f"{result.accuracy:.4f} ({result.correct:,} of {result.total:,} images)",
+        "accuracy": f"{result.accuracy:.4f} ({result.correct:,} of {result.total:,} inputs)",
+        "refused": _refused_text(result),
         "batches": f"{len(result.running_accuracy):,} of {result.batch_size:,} images",
         "speed": f"{result.total / max(result.seconds, 1e-9):,.0f} images/s",
     }
@@ -283,13 +316,32 @@ def _write_report(
         title=f"nnmnist evaluate: accuracy {result.accuracy:.4f}",
         summary=summary,
         command=shlex.join(["nnmnist", *sys.argv[1:]]),
+        refused={r: k for r, k in getattr(ds, "refused", {}).items() if r < len(labels)},
     )
     write_text(path, page, force, "--report")
     render.message(f"wrote {path}: {len(mistakes.index):,} misread images")
 
 
+def _refused_text(result: Any) -> str:
+    if not result.refused:
+        return "none"
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(result.refusals.items()))
+    answered = result.answered_accuracy
+    shown = "-" if answered is None else f"{answered:.4f}"
+    return (
+        f"{result.refused:,} ({kinds}), counted as not right; accuracy over the "
+        f"{result.answered:,} answered: {shown}"
+    )
+
+
 def _locally(
-    net: Any, images: Any, labels: Any, batch_size: int, every: int | None, on_probs: Any = None
+    net: Any,
+    images: Any,
+    labels: Any,
+    batch_size: int,
+    every: int | None,
+    on_probs: Any = None,
+    refused: dict[int, str] | None = None,
 ) -> Any:
     from nnmnist import render
     from nnmnist.evaluation import evaluate as run_evaluation
@@ -297,7 +349,13 @@ def _locally(
     batches = -(-len(labels) // batch_size)
     with render.EvalProgress(batches, every=every) as progress:
         return run_evaluation(
-            net, images, labels, batch_size, on_batch=progress.update, on_probs=on_probs
+            net,
+            images,
+            labels,
+            batch_size,
+            on_batch=progress.update,
+            on_probs=on_probs,
+            refused=refused,
         )
 
 

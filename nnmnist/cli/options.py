@@ -177,6 +177,27 @@ def _not_nan(value: float, option: str) -> float:
     return value
 
 
+# how pictures are prepared: the same options for predict and evaluate
+InvertOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--invert/--no-invert",
+        help="Force the polarity of images (default: detect dark ink on light paper).",
+        show_default=False,
+    ),
+]
+RawOption = Annotated[
+    bool, typer.Option("--raw", help="Images are MNIST-style 28x28 already: no preprocessing.")
+]
+AnyShapeOption = Annotated[
+    bool,
+    typer.Option(
+        "--any-shape",
+        help="Predict pictures whose ink does not look like one digit (specks all over, "
+        "marks side by side, a solid blob) or like a digit at all (a letter, a sign; with "
+        "--number, any of its marks); by default they are reported, not guessed.",
+    ),
+]
 MinConfidenceOption = Annotated[
     float,
     typer.Option(

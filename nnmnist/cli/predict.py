@@ -12,13 +12,16 @@ import typer
 from nnmnist.cli.base import app, reports_errors
 from nnmnist.cli.options import (
     ActivationOption,
+    AnyShapeOption,
     ArchOption,
     ChunkOption,
     EngineName,
     EngineOption,
     Format,
+    InvertOption,
     MinConfidenceOption,
     ModelOption,
+    RawOption,
     SchedulerOption,
     WeightsOption,
     batch_size_option,
@@ -70,26 +73,9 @@ def predict(
         int, typer.Option("--top-k", "-k", min=1, max=10, help="Show the K best labels.")
     ] = 1,
     min_confidence: MinConfidenceOption = 0.0,
-    invert: Annotated[
-        bool | None,
-        typer.Option(
-            "--invert/--no-invert",
-            help="Force the polarity of images (default: detect dark ink on light paper).",
-            show_default=False,
-        ),
-    ] = None,
-    raw: Annotated[
-        bool, typer.Option("--raw", help="Images are MNIST-style 28x28 already: no preprocessing.")
-    ] = False,
-    any_shape: Annotated[
-        bool,
-        typer.Option(
-            "--any-shape",
-            help="Predict pictures whose ink does not look like one digit (specks all over, "
-            "marks side by side, a solid blob) or like a digit at all (a letter, a sign; with "
-            "--number, any of its marks); by default they are reported, not guessed.",
-        ),
-    ] = False,
+    invert: InvertOption = None,
+    raw: RawOption = False,
+    any_shape: AnyShapeOption = False,
     show: Annotated[
         bool,
         typer.Option(

@@ -19,11 +19,13 @@ def confusion_matrix(
 
 def precision_recall(
     confusion: NDArray[np.integer],
+    unanswered: NDArray[np.integer] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-class precision (of column sums) and recall (of row sums); 0 where nothing was counted."""
+    """Per-class precision (of column sums) and recall (of row sums, plus the inputs of each
+    true class that got no answer, when given); 0 where nothing was counted."""
     diag = np.diag(confusion).astype(np.float64)
     predicted = confusion.sum(axis=0)
-    actual = confusion.sum(axis=1)
+    actual = confusion.sum(axis=1) + (0 if unanswered is None else unanswered)
     precision = np.divide(diag, predicted, out=np.zeros_like(diag), where=predicted > 0)
     recall = np.divide(diag, actual, out=np.zeros_like(diag), where=actual > 0)
     return precision, recall
