@@ -218,7 +218,7 @@ def _refusal_note(ds: Any, result: Any) -> str:
     from nnmnist.formats import printable
 
     kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(result.refusals.items()))
-    rows = sorted(ds.refused)[:3]
+    rows = sorted(r for r in ds.refused if r < result.total)[:3]  # within --limit
     names = ", ".join(printable(ds.names[r]) for r in rows)
     more = ", ..." if result.refused > len(rows) else ""
     return (
