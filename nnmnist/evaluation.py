@@ -56,7 +56,6 @@ class Evaluation:
     hits: list[NDArray[np.bool_]] = field(default_factory=list)
     # inputs read and refused (not one digit, not a digit, blank): in total, never right, kept
     # out of the confusion matrix; counted by kind and by true label
-    refused: int = 0
     refusals: dict[str, int] = field(default_factory=dict)
     refused_by_label: NDArray[np.int64] = field(
         default_factory=lambda: np.zeros(N_CLASSES, dtype=np.int64)
@@ -68,8 +67,16 @@ class Evaluation:
         return self.correct / self.total if self.total else 0.0
 
     @property
+    def refused(self) -> int:
+        return sum(self.refusals.values())
+
+    @property
     def answered(self) -> int:
         return self.total - self.refused
+
+    def refusal_kinds(self) -> str:
+        """The refusals by kind, as text: '1 blank, 2 several marks'."""
+        return ", ".join(f"{n:,} {kind}" for kind, n in sorted(self.refusals.items()))
 
     @property
     def answered_accuracy(self) -> float | None:
@@ -158,7 +165,6 @@ def evaluate(
         mask[list(refused)] = True
         for kind in refused.values():
             result.refusals[kind] = result.refusals.get(kind, 0) + 1
-        result.refused = len(refused)
         result.refused_by_label += np.bincount(labels[mask], minlength=N_CLASSES)
     start = time.perf_counter()
     for number, lo in enumerate(range(0, n, batch_size), start=1):

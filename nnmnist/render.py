@@ -207,9 +207,9 @@ def _report(
     )
     if result.refused:  # every input in the figure above; the answered ones' figure beside it
         answered = result.answered_accuracy
-        kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(result.refusals.items()))
         console.print(
-            f"refused {result.refused:,} of {result.total:,} inputs ({kinds}), counted as not "
+            f"refused {result.refused:,} of {result.total:,} inputs ({result.refusal_kinds()}), "
+            "counted as not "
             f"right above; accuracy over the {result.answered:,} answered: "
             + ("-" if answered is None else f"{answered:.4f}"),
             markup=False,

@@ -157,6 +157,8 @@ def evaluate(
         ds = datasets.load(data, split.value, no_network=offline)
         heading = f"MNIST {ds.split} split from {ds.source}"
     images, labels = ds.images[:limit], ds.labels[:limit]
+    # pictures refused (row -> kind), within --limit: counted, never answered
+    refused = {r: why for r, why in getattr(ds, "refused", {}).items() if r < len(labels)}
     if errors is not None:
         prepare_folder(errors, force, "--errors")
     collect = None
@@ -173,16 +175,13 @@ def evaluate(
         if engine is EngineName.dask or scheduler:
             result = _on_dask(net, ds, len(labels), batch_size, chunk_size, scheduler)
         else:
-            refused = {
-                row: why for row, why in getattr(ds, "refused", {}).items() if row < len(labels)
-            }
             collect = _collector(labels, refused) if report is not None else None
             result = _locally(net, images, labels, batch_size, every, collect, refused)
     if errors is not None:
-        _write_errors(net, ds, limit, errors, force)
+        _write_errors(net, ds, limit, errors, force, refused)
     if report is not None:
         mistakes = collect.mistakes() if collect is not None else None
-        _write_report(report, net, ds, limit, result, heading, name, force, mistakes)
+        _write_report(report, net, ds, limit, result, heading, name, force, mistakes, refused)
     extra: dict[str, Any] = {}
     if min_confidence is not None:
         covered, accepted_accuracy = result.coverage(min_confidence)
@@ -206,24 +205,23 @@ def evaluate(
         )
     else:
         render.evaluation_report(result, f"{heading}, weights: {name}", min_confidence)
-    if result.refused:
-        render.message(_refusal_note(ds, result))
+    if refused:
+        render.message(_refusal_note(ds.names, refused, result))
     if failures:
         render.message(f"{len(failures)} input(s) could not be read; the others were evaluated")
         raise typer.Exit(1)
 
 
-def _refusal_note(ds: Any, result: Any) -> str:
+def _refusal_note(names: list[str], refused: dict[int, str], result: Any) -> str:
     """One line: how many inputs were refused, of which kinds, the first few by name."""
     from nnmnist.formats import printable
 
-    kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(result.refusals.items()))
-    rows = sorted(r for r in ds.refused if r < result.total)[:3]  # within --limit
-    names = ", ".join(printable(ds.names[r]) for r in rows)
-    more = ", ..." if result.refused > len(rows) else ""
+    rows = sorted(refused)[:3]
+    shown = ", ".join(printable(names[r]) for r in rows)
+    more = ", ..." if len(refused) > len(rows) else ""
     return (
-        f"{result.refused:,} input(s) refused ({kinds}), counted as not read right: "
-        f"{names}{more} (--any-shape predicts them anyway)"
+        f"{len(refused):,} input(s) refused ({result.refusal_kinds()}), counted as not read right: "
+        f"{shown}{more} (--any-shape predicts them anyway)"
     )
 
 
@@ -238,7 +236,9 @@ def _own_data(inputs: list[str], failures: list[str], options: Any) -> Any:
     return labelled.load(inputs, options, on_error)
 
 
-def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: bool) -> None:
+def _write_errors(
+    net: Any, ds: Any, limit: int | None, folder: Path, force: bool, refused: dict[int, str]
+) -> None:
     """Each misclassified image as a PNG named by its index, true and predicted labels."""
     from nnmnist import render
     from nnmnist.core.network import predict
@@ -249,7 +249,6 @@ def _write_errors(net: Any, ds: Any, limit: int | None, folder: Path, force: boo
     names = _names(ds, len(labels))
     file_name = FileNames()
     count = 0
-    refused = getattr(ds, "refused", {})
     for lo in range(0, len(labels), 1000):
         guess, _ = predict(net, images[lo : lo + 1000])
         for i in map(int, (guess != labels[lo : lo + 1000]).nonzero()[0]):
@@ -285,6 +284,7 @@ def _write_report(
     name: str,
     force: bool,
     mistakes: Any = None,
+    refused: dict[int, str] | None = None,
 ) -> None:
     """The evaluation as one HTML page (report.py), written through the atomic writer;
     mistakes collected during the evaluation, or (Dask) found by a pass here."""
@@ -316,7 +316,7 @@ def _write_report(
         title=f"nnmnist evaluate: accuracy {result.accuracy:.4f}",
         summary=summary,
         command=shlex.join(["nnmnist", *sys.argv[1:]]),
-        refused={r: k for r, k in getattr(ds, "refused", {}).items() if r < len(labels)},
+        refused=refused,
     )
     write_text(path, page, force, "--report")
     render.message(f"wrote {path}: {len(mistakes.index):,} misread images")
@@ -325,11 +325,10 @@ def _write_report(
 def _refused_text(result: Any) -> str:
     if not result.refused:
         return "none"
-    kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(result.refusals.items()))
     answered = result.answered_accuracy
     shown = "-" if answered is None else f"{answered:.4f}"
     return (
-        f"{result.refused:,} ({kinds}), counted as not right; accuracy over the "
+        f"{result.refused:,} ({result.refusal_kinds()}), counted as not right; accuracy over the "
         f"{result.answered:,} answered: {shown}"
     )
 
