@@ -68,13 +68,28 @@ def tup(*parts: bytes) -> bytes:
 DTYPE_TAIL = NONE * 3 + i(-1) + i(-1) + i(0)
 
 
+def dtype_call(code: bytes = s("f4"), a: bytes = i(0), b: bytes = i(1)) -> bytes:
+    """numpy.dtype(code, a, b) as NumPy pickles it: (code, 0, 1) unless told otherwise."""
+    return g("numpy", "dtype") + code + a + b + T3 + REDUCE
+
+
 def dtype(code: str = "f4", order: str = "<", state: bytes | None = None) -> bytes:
-    head = g("numpy", "dtype") + s(code) + i(0) + i(1) + T3 + REDUCE
+    head = dtype_call(s(code))
     return head + (tup(i(3), s(order), DTYPE_TAIL) if state is None else state) + BUILD
 
 
-RECONSTRUCT = (
-    g("numpy.core.multiarray", "_reconstruct") + g("numpy", "ndarray") + i(0) + T1 + by(b"b")
+def reconstruct(
+    cls: bytes = g("numpy", "ndarray"),
+    axes: bytes = i(0) + T1,
+    tag: bytes = by(b"b"),
+    pack: bytes = T3,
+) -> bytes:
+    """_reconstruct(ndarray, (0,), b'b') as NumPy pickles it, unless told otherwise."""
+    return g("numpy.core.multiarray", "_reconstruct") + cls + axes + tag + pack + REDUCE
+
+
+NOT_RECONSTRUCT = (
+    "numpy.core.multiarray._reconstruct with arguments other than NumPy's (ndarray, (0,), b'b')"
 )
 
 
@@ -91,7 +106,7 @@ def array(
 ) -> bytes:
     data = np.arange(int(np.prod(shape)), dtype="<f4").tobytes() if data is None else data
     body = tup(i(1), shape_of(shape), dt or dtype(), fortran, by(data))
-    return RECONSTRUCT + T3 + REDUCE + (body if state is None else state) + BUILD
+    return reconstruct() + (body if state is None else state) + BUILD
 
 
 def frombuffer(data: bytes, dt: bytes, shape: bytes, order: bytes) -> bytes:
@@ -194,13 +209,13 @@ CASES = {
         "REDUCE",
     ),
     "dtype code too long": (
-        g("numpy", "dtype") + s("V" * 30) + i(0) + i(1) + T3 + REDUCE,
+        dtype_call(s("V" * 30)),
         U,
         f"dtype {'V' * 20!r}, which is not a plain numeric dtype",
         "REDUCE",
     ),
     "dtype complex": (
-        g("numpy", "dtype") + s("c16") + i(0) + i(1) + T3 + REDUCE,
+        dtype_call(s("c16")),
         U,
         "dtype 'c16', which is not a plain numeric dtype",
         "REDUCE",
@@ -246,7 +261,7 @@ CASES = {
         "BUILD",
     ),
     "array dtype not built": (
-        array(dt=g("numpy", "dtype") + s("f4") + i(0) + i(1) + T3 + REDUCE),
+        array(dt=dtype_call()),
         U,
         "an array whose dtype is not a plain numeric NumPy dtype",
         "BUILD",
@@ -264,17 +279,13 @@ CASES = {
         "BUILD",
     ),
     "array data an int": (
-        RECONSTRUCT + T3 + REDUCE + tup(i(1), shape_of((2,)), dtype(), FALSE, i(5)) + BUILD,
+        array(state=tup(i(1), shape_of((2,)), dtype(), FALSE, i(5))),
         U,
         "array data that is not bytes (an object array needs code to load)",
         "BUILD",
     ),
     "array data text past latin-1": (
-        RECONSTRUCT
-        + T3
-        + REDUCE
-        + tup(i(1), shape_of((1,)), dtype("u2"), FALSE, s("\u0100"))
-        + BUILD,
+        array(state=tup(i(1), shape_of((1,)), dtype("u2"), FALSE, s("\u0100"))),
         U,
         "array data that is not bytes",
         "BUILD",
@@ -292,84 +303,35 @@ CASES = {
         "BUILD",
     ),
     "reconstruct of another type": (
-        g("numpy.core.multiarray", "_reconstruct")
-        + g("numpy", "dtype")
-        + i(0)
-        + T1
-        + by(b"b")
-        + T3
-        + REDUCE,
+        reconstruct(cls=g("numpy", "dtype")),
         U,
-        "numpy.core.multiarray._reconstruct with arguments other than NumPy's (ndarray, (0,), b'b')",
+        NOT_RECONSTRUCT,
         "REDUCE",
     ),
-    "reconstruct with (1,)": (
-        g("numpy.core.multiarray", "_reconstruct")
-        + g("numpy", "ndarray")
-        + i(1)
-        + T1
-        + by(b"b")
-        + T3
-        + REDUCE,
-        U,
-        "numpy.core.multiarray._reconstruct with arguments other than NumPy's (ndarray, (0,), b'b')",
-        "REDUCE",
-    ),
-    "reconstruct with b'c'": (
-        g("numpy.core.multiarray", "_reconstruct")
-        + g("numpy", "ndarray")
-        + i(0)
-        + T1
-        + by(b"c")
-        + T3
-        + REDUCE,
-        U,
-        "numpy.core.multiarray._reconstruct with arguments other than NumPy's (ndarray, (0,), b'b')",
-        "REDUCE",
-    ),
-    "reconstruct with two arguments": (
-        g("numpy.core.multiarray", "_reconstruct")
-        + g("numpy", "ndarray")
-        + i(0)
-        + T1
-        + T2
-        + REDUCE,
-        U,
-        "numpy.core.multiarray._reconstruct with arguments other than NumPy's (ndarray, (0,), b'b')",
-        "REDUCE",
-    ),
-    "reconstruct of a str": (
-        g("numpy.core.multiarray", "_reconstruct")
-        + s("numpy.ndarray")
-        + i(0)
-        + T1
-        + by(b"b")
-        + T3
-        + REDUCE,
-        U,
-        "numpy.core.multiarray._reconstruct with arguments other than NumPy's (ndarray, (0,), b'b')",
-        "REDUCE",
-    ),
+    "reconstruct with (1,)": (reconstruct(axes=i(1) + T1), U, NOT_RECONSTRUCT, "REDUCE"),
+    "reconstruct with b'c'": (reconstruct(tag=by(b"c")), U, NOT_RECONSTRUCT, "REDUCE"),
+    "reconstruct with two arguments": (reconstruct(tag=b"", pack=T2), U, NOT_RECONSTRUCT, "REDUCE"),
+    "reconstruct of a str": (reconstruct(cls=s("numpy.ndarray")), U, NOT_RECONSTRUCT, "REDUCE"),
     "dtype (f4, 0, 2)": (
-        g("numpy", "dtype") + s("f4") + i(0) + i(2) + T3 + REDUCE,
+        dtype_call(b=i(2)),
         U,
         "numpy.dtype with arguments other than (code, 0, 1)",
         "REDUCE",
     ),
     "dtype (f4, 1, 1)": (
-        g("numpy", "dtype") + s("f4") + i(1) + i(1) + T3 + REDUCE,
+        dtype_call(a=i(1)),
         U,
         "numpy.dtype with arguments other than (code, 0, 1)",
         "REDUCE",
     ),
     "dtype (5, 0, 1)": (
-        g("numpy", "dtype") + i(5) + i(0) + i(1) + T3 + REDUCE,
+        dtype_call(i(5)),
         U,
         "numpy.dtype with arguments other than (code, 0, 1)",
         "REDUCE",
     ),
     "dtype of an array argument": (
-        g("numpy", "dtype") + s("f4") + array() + i(1) + T3 + REDUCE,
+        dtype_call(a=array()),
         U,
         "numpy.dtype with arguments other than (code, 0, 1)",
         "REDUCE",
@@ -397,7 +359,7 @@ CASES = {
     "frombuffer dtype not built": (
         frombuffer(
             TWO_FLOATS,
-            g("numpy", "dtype") + s("f4") + i(0) + i(1) + T3 + REDUCE,
+            dtype_call(),
             shape_of((2,)),
             s("C"),
         ),
@@ -460,7 +422,7 @@ CASES = {
     ),
     "a bare dtype": (dtype(), U, "a dtype outside an array", "STOP"),
     "an array never built": (
-        RECONSTRUCT + T3 + REDUCE,
+        reconstruct(),
         U,
         "an array without its data (no BUILD)",
         "STOP",
@@ -545,7 +507,7 @@ def test_arrays_in_both_orders_and_both_forms():
     assert fb.tolist() == f.tolist()
     # Python 2 pickles keep array bytes as latin-1 text
     text = np.array([1.0], "<f4").tobytes().decode("latin-1")
-    old = RECONSTRUCT + T3 + REDUCE + tup(i(1), shape_of((1,)), dtype(), FALSE, s(text)) + BUILD
+    old = array(state=tup(i(1), shape_of((1,)), dtype(), FALSE, s(text)))
     assert parse_pickle(P(old)).tolist() == [1.0]
     assert parse_pickle(P(array(shape=(1,) * 8, data=TWO_FLOATS[:4]))).shape == (1,) * 8
 
