@@ -147,6 +147,25 @@ def to_grey(image: Image.Image | NDArray[Any]) -> NDArray[np.float32]:
     return _unit(grey)
 
 
+def unblocked(grey: NDArray[np.float32]) -> NDArray[np.float32]:
+    """A low-resolution picture shown enlarged as blocks of k x k equal pixels (an 8x8 digit
+    shown at 64x64 by nearest-neighbour scaling) at the resolution it has, one pixel a block,
+    so that it is scaled up smoothly like any small picture; other pictures as they are.
+    Only pictures of at most FRONT_END_MIN_SIDE pixels a block are reduced: a photo's flat
+    areas are never blocks over all of it."""
+    h, w = grey.shape
+    for k in range(math.gcd(h, w), 1, -1):
+        if h % k or w % k or min(h, w) // k > FRONT_END_MIN_SIDE:
+            continue
+        middle = grey[h // 2]  # first a row through the middle (a photo fails there)
+        if not (middle.reshape(-1, k) == middle[::k, None]).all():
+            continue
+        blocks = grey.reshape(h // k, k, w // k, k)
+        if (blocks == blocks[:, :1, :, :1]).all():
+            return np.ascontiguousarray(grey[::k, ::k])
+    return grey
+
+
 def _unit(a: NDArray[Any]) -> NDArray[np.float32]:
     out: NDArray[np.float32] = np.clip(a, 0, 1).astype(np.float32, copy=False)
     return out
@@ -215,6 +234,7 @@ def preprocess(
     grey = to_grey(image)  # (h, w) in [0, 1]
     if grey.ndim != 2 or grey.size == 0:
         raise ImageError(f"{name}: not a two-dimensional image")
+    grey = unblocked(grey)
     paper = float(np.median(_border(grey)))
     if invert is None:
         invert = light_paper(grey) if min(grey.shape) >= FRONT_END_MIN_SIDE else paper > 0.5
@@ -828,6 +848,7 @@ def _ruled_lines(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 # is not independent of it).
 MAX_MARKS = 20
 MIN_STROKE_RATIO = 0.9
+MIN_BLOB_SIDE = 12  # the blob test needs a mark at least this many pixels on its longer side
 
 
 def _kind(why: str) -> str:
@@ -857,10 +878,24 @@ def not_one_digit(mask: NDArray[np.bool_]) -> str | None:
         if any(_side_by_side(a, b, height) for a in big for b in big if a[1].start < b[1].start):
             return f"{len(big)} marks side by side (several digits?); give one digit per picture"
         mark = labels[objects[largest]] == largest + 1
+    if max(mark.shape) < MIN_BLOB_SIDE:  # a few pixels: strokes are blobs at this resolution
+        return None
     outline = int((mark & ~_eroded(mark)).sum())
-    if outline * outline / (4 * math.pi * sizes[largest]) < MIN_STROKE_RATIO:
+    if outline * outline / (4 * math.pi * sizes[largest]) < MIN_STROKE_RATIO and not _has_hole(
+        mark
+    ):
         return "one solid blob, not pen strokes (a dot?)"
     return None
+
+
+def _has_hole(mark: NDArray[np.bool_]) -> bool:
+    """Whether the mark encloses paper (a 0 written as a thick ring, a closed 4 or 6, 8 and 9
+    in a marker): a solid blob (a dot, a smudge) does not. Holes of a pixel or two are the
+    gaps of a rough blob's edge, not a loop."""
+    from scipy import ndimage
+
+    holes = ndimage.binary_fill_holes(mark) & ~mark
+    return int(holes.sum()) >= max(3, mark.size // 200)
 
 
 def _eroded(mark: NDArray[np.bool_]) -> NDArray[np.bool_]:
