@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from nnmnist import data as datasets
 from nnmnist import idx
 from nnmnist.atomic import write_file
@@ -38,6 +40,7 @@ from nnmnist.inputs import (
     row_names,
     sniff,
     to_pixels,
+    why_failed,
 )
 from nnmnist.npyfile import check_npy
 from nnmnist.reading import open_file
@@ -140,6 +143,7 @@ class ChunkResult:
     errors: list[str]
     file: str | None = None  # where the worker wrote the lines, with --output
     blanks: BlankRows = field(default_factory=BlankRows)  # all-zero rows, told at the end
+    reasons: list[str] = field(default_factory=list)  # why_failed of each of errors
 
 
 def blas_threads() -> int | None:
@@ -179,16 +183,18 @@ def predict_chunk(
     """Read a chunk's images, predict them batch by batch, and format the lines (on a worker)."""
     names: list[str] = []
     blocks = []
-    errors = []
+    errors, reasons = [], []
+    failed: dict[int, str] = {}  # rows that hold no picture: an input that failed, in place
     for piece in pieces:
-        if piece.kind == "error":
-            errors.append(piece.error)
-            continue
         try:
+            if piece.kind == "error":
+                raise DataError(piece.error)
             piece_names, pixels = _read(piece, options)
         except DataError as exc:
             errors.append(str(exc))
-            continue
+            reasons.append(why_failed(exc))
+            failed[len(names)] = reasons[-1]
+            piece_names, pixels = [piece.spec], np.zeros((1, 784), np.uint8)
         names += piece_names
         blocks.append(pixels)
     lines: list[str] = []
@@ -205,6 +211,7 @@ def predict_chunk(
                     top_k,
                     min_confidence,
                     blanks,
+                    {i - lo: why for i, why in failed.items() if lo <= i < lo + batch_size},
                 )
     text = "".join(line + "\n" for line in lines)
     if out_file is not None:
@@ -221,7 +228,7 @@ def predict_chunk(
             ) from None
         text = ""
     file = None if out_file is None else Path(out_file).name
-    return ChunkResult(text, len(lines), errors, file, blanks)
+    return ChunkResult(text, len(lines), errors, file, blanks, reasons)
 
 
 @functools.lru_cache(maxsize=2)

@@ -23,6 +23,19 @@ class DataError(NnmnistError):
     """An input or dataset file that is missing, malformed or out of range."""
 
 
+class ImageError(DataError):
+    """One image that cannot be used (unreadable, too large, blank); the others go on."""
+
+
+class Refused(ImageError):
+    """A picture that was read, and is not predicted: blank, not one digit's ink, or not a
+    digit to the gate. reason: the short kind, for counting refusals by kind."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class SourceUnavailableError(DataError):
     """A data source that cannot be reached (no network, no cache, no folder)."""
 

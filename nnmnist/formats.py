@@ -57,10 +57,13 @@ def predict_lines(
     top_k: int,
     min_confidence: float = 0.0,
     blanks: BlankRows | None = None,
+    failed: dict[int, str] | None = None,
 ) -> list[str]:
     """Run one batch through the network and format a line per image; an image whose best
     probability is below min_confidence gets no label (rejected), its probabilities still shown.
-    A row with no ink gets no label either, and is counted in blanks."""
+    A row with no ink gets no label either, and is counted in blanks. failed: rows that hold
+    no picture (an input refused or not read, kept in its place), with the reason: no label,
+    no probabilities, the reason."""
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below, per image
         probs = forward(net, pixels)  # (b, 10)
     if not np.isfinite(probs).all():
@@ -74,12 +77,26 @@ def predict_lines(
     else:
         labels = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
     best = np.take_along_axis(probs, labels, axis=1)
-    withheld = blank_rows(pixels)  # no ink at all: no label, as for a blank picture
+    blank = blank_rows(pixels)  # no ink at all: no label, as for a blank picture
+    if failed:
+        blank[list(failed)] = False
     if blanks is not None:
-        blanks.add(names, withheld)
-    if min_confidence > 0:
-        withheld |= best[:, 0] < min_confidence
-    return prediction_lines(names, labels, best, fmt, withheld if withheld.any() else None)
+        blanks.add(names, blank)
+    unsure = best[:, 0] < min_confidence if min_confidence > 0 else None
+    if not (failed or blank.any() or (unsure is not None and unsure.any())):
+        return prediction_lines(names, labels, best, fmt)
+    reasons: list[str | None] = [None] * len(names)
+    if unsure is not None:
+        for i in np.flatnonzero(unsure).tolist():
+            reasons[i] = UNSURE
+    for i in np.flatnonzero(blank).tolist():
+        reasons[i] = "refused: blank"
+    for i, why in (failed or {}).items():
+        reasons[i] = why
+    return prediction_lines(names, labels, best, fmt, reasons=reasons, unread=failed)
+
+
+UNSURE = "below --min-confidence"
 
 
 def blank_rows(pixels: NDArray[Any]) -> NDArray[np.bool_]:
@@ -156,8 +173,22 @@ def number_line(
         obj = {"input": shown, "number": number, "probability": round(sure, 6), "digits": digits}
         return json.dumps(obj)
     if fmt == "csv":
-        return _csv_lines([[shown, number, f"{sure:.6f}"]])[0]
+        return _csv_lines([[shown, number, f"{sure:.6f}", ""]])[0]
     return f"{shown}\t{number}\t{sure:.6f}"
+
+
+NUMBER_HEADER = "input,number,probability,reason"
+
+
+def unread_number_line(name: str, fmt: str, reason: str) -> str:
+    """The line of a picture whose number was not read (refused, or not read): no number, no
+    probability, the reason."""
+    shown = printable(name)
+    if fmt == "jsonl":
+        return json.dumps({"input": shown, "number": None, "probability": None, "reason": reason})
+    if fmt == "csv":
+        return _csv_lines([[shown, "", "", reason]])[0]
+    return f"{shown}\t?\t-\t{reason}"
 
 
 def _csv_special(text: str) -> bool:
@@ -169,7 +200,7 @@ def csv_header(top_k: int) -> str:
     cols = ["input", "label", "probability"]
     for k in range(2, top_k + 1):
         cols += [f"label_{k}", f"probability_{k}"]
-    return ",".join(cols)
+    return ",".join([*cols, "reason"])
 
 
 def _csv_lines(rows: list[list[Any]]) -> list[str]:
@@ -182,22 +213,44 @@ REJECTED = {"text": "?", "csv": "", "jsonl": None}  # the label of a rejected pr
 
 
 def prediction_lines(
-    names: list[str], labels: Any, probs: Any, fmt: str, rejected: Any = None
+    names: list[str],
+    labels: Any,
+    probs: Any,
+    fmt: str,
+    rejected: Any = None,
+    reasons: list[str | None] | None = None,
+    unread: dict[int, str] | None = None,
 ) -> list[str]:
     """One line per image: text (name, label, probability), csv, or jsonl.
 
     labels and probs have shape (batch, k): the k best labels of each image, best first.
-    rejected: (batch,) booleans, images whose label is withheld ('?', empty, null). A batch of
-    probabilities in [0, 1] is formatted by NumPy's string functions a column at a time
-    (_columns); anything else (outputs of an identity layer, a name CSV must quote, ...) line
-    by line in Python (_rows). Both give the same bytes: a test compares them.
+    reasons: per image, None or why its label is withheld (a refusal, a read failure, low
+    confidence): the label is then '?', empty or null, and the reason follows (a last text
+    column, csv's reason column, a "reason" field). rejected: (batch,) booleans, images whose
+    label is withheld for no stated reason. unread: rows that hold no picture, given without
+    probabilities. A batch of probabilities in [0, 1] with nothing withheld is formatted by
+    NumPy's string functions a column at a time (_columns); anything else (outputs of an
+    identity layer, a name CSV must quote, ...) line by line in Python (_rows). Both give the
+    same bytes: a test compares them.
     """
     names = printable_names(names)
-    columns = _columns(names, labels, probs, fmt, rejected)
-    return columns if columns is not None else _rows(names, labels, probs, fmt, rejected)
+    if reasons is not None:
+        rejected = np.array([r is not None for r in reasons])
+    columns = None if rejected is not None else _columns(names, labels, probs, fmt)
+    if columns is not None:
+        return columns
+    return _rows(names, labels, probs, fmt, rejected, reasons, unread or {})
 
 
-def _rows(names: list[str], labels: Any, probs: Any, fmt: str, rejected: Any) -> list[str]:
+def _rows(
+    names: list[str],
+    labels: Any,
+    probs: Any,
+    fmt: str,
+    rejected: Any,
+    reasons: list[str | None] | None = None,
+    unread: dict[int, str] | None = None,
+) -> list[str]:
     k = labels.shape[1]
     label_rows, prob_rows = labels.tolist(), probs.tolist()
     # the label column: the best label, or the format's mark where the answer is withheld
@@ -205,37 +258,44 @@ def _rows(names: list[str], labels: Any, probs: Any, fmt: str, rejected: Any) ->
     if rejected is not None:
         for i in rejected.nonzero()[0].tolist():
             heads[i] = REJECTED[fmt]
-    rows = zip(names, heads, label_rows, prob_rows, strict=True)
+    why = reasons or [None] * len(names)
+    empty = set(unread or ())
+    rows = zip(names, heads, label_rows, prob_rows, why, strict=True)
     if fmt == "csv":
-        if _csv_special("".join(names)):  # quoting: the csv module's, for the batch
-            return _csv_lines(
-                [
-                    [n, h, f"{p[0]:.6f}"]
-                    + [x for a, b in zip(lb[1:], p[1:], strict=True) for x in (a, f"{b:.6f}")]
-                    for n, h, lb, p in rows
-                ]
-            )
-        return [
-            f"{n},{h},{p[0]:.6f}"
-            + "".join(f",{a},{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
-            for n, h, lb, p in rows
-        ]
+        table = []
+        for i, (n, h, lb, p, r) in enumerate(rows):
+            if i in empty:
+                table.append([n, "", "", *([""] * (2 * (k - 1))), r])
+                continue
+            pairs = [x for a, b in zip(lb[1:], p[1:], strict=True) for x in (a, f"{b:.6f}")]
+            table.append([n, h, f"{p[0]:.6f}", *pairs, r or ""])
+        if _csv_special("".join(names) + "".join(r or "" for r in why)):
+            return _csv_lines(table)  # quoting: the csv module's, for the batch
+        return [",".join(map(str, row)) for row in table]
     if fmt == "jsonl":
         lines = []
-        for n, h, lb, p in rows:
-            obj: dict[str, Any] = {"input": n, "label": h, "probability": round(p[0], 6)}
-            if k > 1:
-                obj["top_k"] = [
-                    {"label": a, "probability": round(b, 6)} for a, b in zip(lb, p, strict=True)
-                ]
+        for i, (n, h, lb, p, r) in enumerate(rows):
+            obj: dict[str, Any] = {"input": n, "label": h, "probability": None}
+            if i not in empty:
+                obj["probability"] = round(p[0], 6)
+                if k > 1:
+                    obj["top_k"] = [
+                        {"label": a, "probability": round(b, 6)} for a, b in zip(lb, p, strict=True)
+                    ]
+            if r is not None:
+                obj["reason"] = r
             lines.append(json.dumps(obj))
         return lines
-    return [
-        f"{n}\t{h}\t{p[0]:.6f}"
-        + ("\t" if k > 1 else "")
-        + " ".join(f"{a}:{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
-        for n, h, lb, p in rows
-    ]
+    out = []
+    for i, (n, h, lb, p, r) in enumerate(rows):
+        if i in empty:
+            out.append(f"{n}\t{h}\t-\t{r}")
+            continue
+        line = f"{n}\t{h}\t{p[0]:.6f}"
+        if k > 1:
+            line += "\t" + " ".join(f"{a}:{b:.6f}" for a, b in zip(lb[1:], p[1:], strict=True))
+        out.append(line if r is None else f"{line}\t{r}")
+    return out
 
 
 # repr(round(p, 6)) of the probabilities under 1e-4, which Python writes as 1e-06, 1.2e-05, ...
@@ -243,9 +303,7 @@ _TINY = np.array([repr(q / 1e6) for q in range(100)])
 _JSON_ESCAPED = re.compile(r'["\\]|[^\x20-\x7e]')  # what json.dumps writes escaped
 
 
-def _columns(
-    names: list[str], labels: Any, probs: Any, fmt: str, rejected: Any
-) -> list[str] | None:
+def _columns(names: list[str], labels: Any, probs: Any, fmt: str) -> list[str] | None:
     """The lines of a batch built column by column with np.strings; None where this cannot
     give _rows' bytes (probabilities outside [0, 1], a name CSV quotes or JSON escapes)."""
     if len(names) == 0 or not ((probs >= 0).all() and (probs <= 1).all()):
@@ -259,17 +317,17 @@ def _columns(
     add = np.strings.add
     digits = (labels + ord("0")).astype(np.uint32).view("U1")  # (b, k) code points as str
     if fmt == "jsonl":
-        return _json_columns(names, digits, micro, rejected)
+        return _json_columns(names, digits, micro)
     fixed = _fixed6(micro)  # (b, k) "0.999995"
     head = digits[:, 0]
-    if rejected is not None:
-        head = np.where(rejected, REJECTED[fmt], head)
     sep = "," if fmt == "csv" else "\t"
     line = add(add(add(add(np.array(names), sep), head), sep), fixed[:, 0])
     for j in range(1, labels.shape[1]):
         before = "," if fmt == "csv" else ("\t" if j == 1 else " ")
         pair = add(add(digits[:, j], "," if fmt == "csv" else ":"), fixed[:, j])
         line = add(add(line, before), pair)
+    if fmt == "csv":
+        line = add(line, ",")  # the reason column, empty
     result: list[str] = line.tolist()
     return result
 
@@ -307,13 +365,11 @@ def _shortest(micro: Any) -> Any:
     return np.where(micro < 100, _TINY[np.minimum(micro, 99)], short)
 
 
-def _json_columns(names: list[str], digits: Any, micro: Any, rejected: Any) -> list[str]:
+def _json_columns(names: list[str], digits: Any, micro: Any) -> list[str]:
     """jsonl lines as json.dumps writes them: probabilities as repr(round(p, 6))."""
     add = np.strings.add
     short = _shortest(micro)
     head = digits[:, 0]
-    if rejected is not None:
-        head = np.where(rejected, "null", head)
     line = add(add(add('{"input": "', np.array(names)), '", "label": '), head)
     line = add(add(line, ', "probability": '), short[:, 0])
     k = digits.shape[1]

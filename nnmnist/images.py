@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnmnist import gate
-from nnmnist.errors import DataError
+from nnmnist.errors import ImageError, Refused
 from nnmnist.reading import MAX_IMAGE_FILE_BYTES, open_file
 
 # Decoding is bounded by bytes, not pixels, and checked from the header before a pixel is
@@ -39,19 +39,6 @@ FIELD = 28  # MNIST's image size
 BOX = 20  # the longer side of the ink's bounding box
 INK_THRESHOLD = 0.25  # fraction of the strongest ink that counts towards the bounding box
 MIN_CONTRAST = 0.15  # below this much ink (on a 0-1 scale) an image is blank
-
-
-class ImageError(DataError):
-    """One image that cannot be used (unreadable, too large, blank); the others go on."""
-
-
-class Refused(ImageError):
-    """A picture that was read, and is not predicted: blank, not one digit's ink, or not a
-    digit to the gate. reason: the short kind, for counting refusals by kind."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def decoded_bytes(size: tuple[int, int], mode: str) -> int:
@@ -330,7 +317,9 @@ def split_lines(
 
     grey = to_grey(image)
     if grey.ndim != 2 or min(grey.shape) < FRONT_END_MIN_SIDE:
-        raise ImageError(f"{name}: a number needs a picture of {FRONT_END_MIN_SIDE} px a side")
+        raise Refused(
+            f"{name}: a number needs a picture of {FRONT_END_MIN_SIDE} px a side", "too small"
+        )
     if invert is None:
         invert = light_paper(grey)
     scale = max(1.0, max(grey.shape) / WORK_SIDE)
@@ -925,7 +914,7 @@ def fit_to_field(digit: NDArray[np.float32]) -> NDArray[np.uint8]:
     box = np.clip(_float_pixels(small), 0, 1)  # (<=20, <=20)
     total = float(box.sum())
     if total <= 0:
-        raise ImageError("blank image (no ink left after scaling)")
+        raise Refused("blank image (no ink left after scaling)", "blank")
     ys, xs = _grid(box.shape)
     cy, cx = float((ys * box).sum() / total), float((xs * box).sum() / total)
     # Translate so that the centre of mass lands on the field's centre, to a sub-pixel.
@@ -1026,8 +1015,9 @@ def raw_image(
 ) -> NDArray[np.uint8]:
     """An image that is already MNIST-style 28x28: grey levels only, inverted only if asked."""
     if image.size != (FIELD, FIELD):
-        raise ImageError(
-            f"{name}: --raw needs 28x28 images, this one is {image.size[0]}x{image.size[1]}"
+        raise Refused(
+            f"{name}: --raw needs 28x28 images, this one is {image.size[0]}x{image.size[1]}",
+            "not 28x28",
         )
     grey = to_grey(image)
     if invert:

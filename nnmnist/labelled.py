@@ -136,7 +136,7 @@ def _folder(
 ) -> Part:
     """The pictures of a folder named by digit; a picture refused is kept (a zero row, its
     kind in the refused map) when on_error is given, as evaluate counts every input."""
-    from nnmnist.images import Refused
+    from nnmnist.errors import Refused
     from nnmnist.inputs import IMAGE_SUFFIXES
 
     refused: dict[int, str] = {}

@@ -64,6 +64,22 @@ def error(message: str) -> None:
     )
 
 
+def refusal(message: str) -> None:
+    """The one line a refused input gets (read, and not predicted): 'refused: ...' on stderr,
+    folded and shortened as error's."""
+    line = shortened(" ".join(printable(message).split()))
+    err_console().print(
+        Text.assemble(("refused:", "bold yellow"), " ", line), soft_wrap=True, emoji=False
+    )
+
+
+def failure(exc: Exception) -> None:
+    """A failed input's line: refusal for a refused picture, error for anything else."""
+    from nnmnist.errors import Refused
+
+    (refusal if isinstance(exc, Refused) else error)(str(exc))
+
+
 def message(text: str) -> None:
     """A note for the user on stderr (never on stdout, which is for results)."""
     err_console().print(printable(text), markup=False, soft_wrap=True, emoji=False)

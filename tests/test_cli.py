@@ -201,7 +201,9 @@ def test_predict_formats(runner, trained_like, digits, in_tmp):
 
     csv = runner.invoke(app, ["predict", "d.npy", "-w", str(trained_like), "-f", "csv", "-k", "3"])
     lines = csv.stdout.splitlines()
-    assert lines[0] == "input,label,probability,label_2,probability_2,label_3,probability_3"
+    assert lines[0] == (
+        "input,label,probability,label_2,probability_2,label_3,probability_3,reason"
+    )
     assert len(lines) == 6 and lines[1].startswith(f"d.npy:0,{labels[0]},")
 
     jsonl = runner.invoke(

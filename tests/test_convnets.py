@@ -278,7 +278,7 @@ def test_every_path_takes_a_convnet(runner, tmp_path, monkeypatch):
     got = runner.invoke(app, ["predict", "x.npy", "-w", "c.npz", "-f", "csv", "-k", "3"])
     assert got.exit_code == 0, got.output
     rows = [line.split(",") for line in got.stdout.splitlines()[1:]]
-    assert [int(r[1]) for r in rows] == want.tolist() and len(rows[0]) == 7
+    assert [int(r[1]) for r in rows] == want.tolist() and len(rows[0]) == 8
     shown = runner.invoke(app, ["predict", "x.npy", "-w", "c.npz", "--show"])
     assert shown.exit_code == 0 and "▀" in shown.stdout + shown.stderr or "█" in shown.stdout
     own = runner.invoke(app, ["evaluate", "own.npz", "-w", "c.npz", "-f", "json"])

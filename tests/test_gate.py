@@ -94,8 +94,12 @@ def test_predict_reports_a_letter_in_one_line(tmp_path):
         timeout=120,
     )
     assert run.returncode == 1
-    assert run.stdout == "input,label,probability\n"
-    assert run.stderr.count("error:") == 1 and "a.png: not a digit" in run.stderr
+    assert (
+        run.stdout
+        == f"input,label,probability,reason\n{tmp_path / 'a.png'},,,refused: not a digit\n"
+    )
+    assert run.stderr.count("refused:") == 1 and "a.png: not a digit" in run.stderr
+    assert "error:" not in run.stderr
     forced = subprocess.run(
         [EXE, "predict", str(tmp_path / "a.png"), "-f", "csv", "--any-shape"],
         capture_output=True,
@@ -127,9 +131,10 @@ def test_a_letter_in_a_number_makes_it_no_number(tmp_path):
 
     refused = run("7a1.png", "71.png")
     assert refused.returncode == 1
-    assert refused.stdout.splitlines()[1:] == [refused.stdout.splitlines()[1]]
-    assert refused.stdout.splitlines()[1].startswith("71.png,71,")
-    assert refused.stderr.count("error:") == 1
+    lines = refused.stdout.splitlines()
+    assert len(lines) == 3 and lines[1] == "7a1.png,,,refused: not a digit"
+    assert lines[2].startswith("71.png,71,")
+    assert refused.stderr.count("refused:") == 1 and "error:" not in refused.stderr
     assert "7a1.png (mark 2 of 3): not a digit" in refused.stderr
     forced = run("7a1.png", "--any-shape")
     assert forced.returncode == 0 and forced.stdout.splitlines()[1].startswith("7a1.png,7")
@@ -192,7 +197,9 @@ def test_a_letter_among_digits_in_batches(tmp_path, batch_size):
     )
     assert run.returncode == 1
     rows = run.stdout.splitlines()[1:]
-    assert [r.split(",")[0] for r in rows] == [n for n in names if not n.endswith("2.png")]
+    assert [r.split(",")[0] for r in rows] == names  # one line per input, in order
+    assert rows[2] == f"{names[2]},,,refused: not a digit"
+    assert all(r.split(",")[1].isdigit() for k, r in enumerate(rows) if k != 2)
     assert run.stderr.count("not a digit") == 1 and "2.png: not a digit" in run.stderr
 
 

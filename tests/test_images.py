@@ -163,21 +163,29 @@ def test_bad_images_one_line_each_and_the_rest_predicted(runner, tmp_path):
     bad_images(tmp_path)
     result = runner.invoke(app, ["predict", str(tmp_path), "--format", "csv"])
     assert result.exit_code == 1
-    assert result.stdout.splitlines() == [
-        "input,label,probability",
-        f"{tmp_path / 'seven.png'},7," + result.stdout.splitlines()[1].rsplit(",", 1)[1],
+    lines = result.stdout.splitlines()
+    assert lines[0] == "input,label,probability,reason"
+    seven = f"{tmp_path / 'seven.png'},7,"
+    assert lines[3].startswith(seven)  # one line per input, in name order
+    assert lines[1:3] + lines[4:] == [
+        f"{tmp_path / 'blank.png'},,,refused: blank",
+        f"{tmp_path / 'bomb.png'},,,could not be read",
+        f"{tmp_path / 'text.png'},,,could not be read",
+        f"{tmp_path / 'truncated.png'},,,could not be read",
     ]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 4
+    failed = [
+        line for line in result.stderr.splitlines() if line.startswith(("error:", "refused:"))
+    ]
+    assert len(failed) == 4 and failed[0].startswith("refused:")
     expect = {
         "blank.png": "blank image",
         "bomb.png": f"more than the {MAX_DECODED_BYTES >> 20} MB allowed",
         "text.png": "not an image",
         "truncated.png": "truncated or corrupt",
     }
-    for line, (name, fragment) in zip(errors, sorted(expect.items()), strict=True):
+    for line, (name, fragment) in zip(failed, sorted(expect.items()), strict=True):
         assert name in line and fragment in line
-    assert "4 of 5 inputs failed" in result.stderr
+    assert "4 of 5 inputs not predicted (1 refused, 3 could not be read)" in result.stderr
 
 
 def write_folder(folder, test_digits):

@@ -58,7 +58,7 @@ def test_readme_examples(tmp_path):
         result = subprocess.run(
             command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
         )
-        failing = any(line.startswith("error:") for line in expected)
+        failing = any(line.startswith(("error:", "refused:")) for line in expected)
         assert (result.returncode != 0) == failing, f"{command}\n{result.stderr}"
         got = [line.rstrip() for line in result.stdout.splitlines()]
         assert "\n".join(got).strip("\n") == "\n".join(expected).strip("\n"), command

@@ -52,10 +52,11 @@ def test_junk_on_the_command_line(tmp_path):
     run = subprocess.run(
         [EXE, "predict", str(tmp_path)], capture_output=True, text=True, timeout=120
     )
-    assert run.returncode == 1 and run.stdout == ""
-    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 5  # one per picture
-    assert run.stderr.endswith("all 5 inputs failed\n")
+    assert run.returncode == 1
+    assert [line.split("\t")[1:3] for line in run.stdout.splitlines()] == [["?", "-"]] * 5
+    refused = [line for line in run.stderr.splitlines() if line.startswith("refused:")]
+    assert len(refused) == 5 and "error:" not in run.stderr  # one per picture
+    assert run.stderr.endswith("none of the 5 inputs was predicted: 5 refused\n")
     assert "the number 42.png: 2 marks side by side (several digits?)" in run.stderr
     forced = subprocess.run(
         [EXE, "predict", str(tmp_path / "a dot.png"), "--any-shape"],

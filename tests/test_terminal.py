@@ -70,7 +70,7 @@ def test_predict_with_thousands_of_inputs_writes_every_result_to_the_file(tmp_pa
     )
     assert status == 0, screen
     lines = out.read_text().splitlines()
-    assert lines[0] == "input,label,probability"
+    assert lines[0] == "input,label,probability,reason"
     assert len(lines) == n + 1
     assert lines[1].startswith("scans/d0000.png,")
     assert "scans/d0000.png," not in screen  # no result reached the terminal

@@ -346,13 +346,15 @@ def test_csv_header_and_number_lines_in_every_format():
 
     from nnmnist.formats import csv_header, number_line
 
-    assert csv_header(1) == "input,label,probability"
-    assert csv_header(3) == "input,label,probability,label_2,probability_2,label_3,probability_3"
+    assert csv_header(1) == "input,label,probability,reason"
+    assert csv_header(3) == (
+        "input,label,probability,label_2,probability_2,label_3,probability_3,reason"
+    )
     probs = np.full((3, 10), 0.01)
     probs[0, 4], probs[1, 2], probs[2, 7] = 0.9, 0.99, 0.5
     boxes = [(0, 0, 10, 20), (12, 0, 22, 20), (0, 30, 10, 50)]
     assert number_line("n\x1b.png", boxes, probs, "text", [2, 1]) == "n\\x1b.png\t42 7\t0.500000"
-    assert number_line("a,b.png", boxes, probs, "csv") == '"a,b.png",427,0.500000'
+    assert number_line("a,b.png", boxes, probs, "csv") == '"a,b.png",427,0.500000,'
     obj = json.loads(number_line("n.png", boxes, probs, "jsonl", [2, 1]))
     assert obj["number"] == "42 7" and obj["probability"] == 0.5
     assert [d["line"] for d in obj["digits"]] == [0, 0, 1]

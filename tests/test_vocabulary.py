@@ -194,7 +194,7 @@ def test_all_zero_rows_keep_their_line_without_a_label(tmp_path):
         got = run(["predict", name, "-f", "csv"], tmp_path)
         assert got.returncode == 1
         assert lines(got.stderr)[-1] == (
-            f"error: {name}: 2 rows are blank, every pixel 0 (rows 1, 3): no label given"
+            f"refused: {name}: 2 rows are blank, every pixel 0 (rows 1, 3): no label given"
         )
         labels = [r.split(",")[1] for r in lines(got.stdout)[1:]]
         assert labels == ["7", "", "1", "", "4"]
@@ -205,5 +205,5 @@ def test_all_zero_rows_keep_their_line_without_a_label(tmp_path):
     np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
     one = run(["predict", "one.npy"], tmp_path)
     assert one.returncode == 1 and lines(one.stderr)[-1] == (
-        "error: one.npy: the image is blank, every pixel 0: no label given"
+        "refused: one.npy: the image is blank, every pixel 0: no label given"
     )

@@ -205,13 +205,20 @@ def predict(
         else:
             failures = _locally(net, specs, stdin, settings)
     if failures:
-        if len(failures) >= len(specs) > 1:
-            render.message(f"all {len(specs)} inputs failed")
-        elif len(specs) > 1:
-            render.message(
-                f"{len(failures)} of {len(specs)} inputs failed; the others were predicted"
-            )
+        if len(specs) > 1:
+            render.message(_not_predicted(failures, len(specs)))
         raise typer.Exit(1)
+
+
+def _not_predicted(reasons: list[str], total: int) -> str:
+    """The last line when some inputs were not predicted: how many, refused and not read."""
+    refused = sum(r.startswith("refused") for r in reasons)
+    kinds = [f"{refused} refused"] if refused else []
+    if len(reasons) > refused:
+        kinds.append(f"{len(reasons) - refused} could not be read")
+    if len(reasons) >= total:
+        return f"none of the {total} inputs was predicted: {', '.join(kinds)}"
+    return f"{len(reasons)} of {total} inputs not predicted ({', '.join(kinds)}); the others were"
 
 
 def _check_usage(
@@ -263,14 +270,14 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     from nnmnist.core.network import forward
     from nnmnist.errors import DataError
     from nnmnist.formats import BlankRows, csv_header, predict_lines
-    from nnmnist.inputs import ImageOptions, iter_batches
+    from nnmnist.inputs import ImageOptions, iter_placed, why_failed
     from nnmnist.outputs import FileNames
 
-    failures: list[str] = []
+    failures: list[str] = []  # why each input that failed did
 
     def on_error(exc: DataError) -> None:
-        failures.append(str(exc))
-        render.error(str(exc))
+        failures.append(why_failed(exc))
+        render.failure(exc)
 
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
     if s.fmt is Format.csv:
@@ -287,7 +294,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     file_name = FileNames()
     blanks = BlankRows()
     with render.InputProgress(len(specs)) as progress:
-        for names, pixels in iter_batches(
+        for names, pixels, failed in iter_placed(
             specs,
             s.batch_size,
             stdin,
@@ -296,23 +303,27 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
             on_input=lambda _: progress.step(),  # as each file is read, within a batch
         ):
             lines = predict_lines(
-                net, names, pixels, s.fmt.value, s.top_k, s.min_confidence, blanks
+                net, names, pixels, s.fmt.value, s.top_k, s.min_confidence, blanks, failed
             )
+            pictures = [i for i in range(len(names)) if i not in failed]
             if s.save_preprocessed is not None:
                 from nnmnist.images import save_digit  # Pillow, only for pictures
 
-                for name, digit in zip(names, pixels, strict=True):
-                    save_digit(digit, s.save_preprocessed / file_name(name), overwrite=s.force)
+                for i in pictures:
+                    target = s.save_preprocessed / file_name(names[i])
+                    save_digit(pixels[i], target, overwrite=s.force)
             if s.show:  # each digit, then its result line
                 probs = forward(net, pixels)  # (b, 10)
                 for i, name in enumerate(names):
-                    render.show_digit(show_console, name, pixels[i], probs[i])
+                    if i not in failed:
+                        render.show_digit(show_console, name, pixels[i], probs[i])
                     render.write_lines(lines[i : i + 1])
             else:
                 render.write_lines(lines)
     sys.stdout.flush()
     for message in blanks.messages():
-        on_error(DataError(message))
+        failures.append("refused: blank")
+        render.refusal(message)
     return failures
 
 
@@ -333,7 +344,8 @@ def _on_dask(
     from nnmnist.inputs import ImageOptions
     from nnmnist.outputs import other_parts, prepare_folder
 
-    failures: list[str] = []
+    failures: list[str] = []  # why each input that failed did
+    messages: list[str] = []  # and what it was told
     blanks = BlankRows()
     if parts is not None:
         prepare_folder(parts, s.force, "--parts")
@@ -357,9 +369,10 @@ def _on_dask(
             min_confidence=s.min_confidence,
         )
         for number, result in results:
-            for message in result.errors:
-                failures.append(message)
-                render.error(message)
+            for message, why in zip(result.errors, result.reasons, strict=True):
+                failures.append(why)
+                messages.append(message)
+                (render.refusal if why.startswith("refused") else render.error)(message)
             blanks.merge(result.blanks)
             if parts is None:
                 sys.stdout.write(result.text)
@@ -368,8 +381,9 @@ def _on_dask(
                 written.append({"chunk": number, "images": result.images, "file": result.file})
             progress.step()
     for message in blanks.messages():
-        failures.append(message)
-        render.error(message)
+        failures.append("refused: blank")
+        messages.append(message)
+        render.refusal(message)
     if parts is not None:
         manifest = {
             "format": s.fmt.value,
@@ -377,7 +391,7 @@ def _on_dask(
             "header": csv_header(s.top_k) if s.fmt is Format.csv else None,
             "parts": written,
             "images": sum(p["images"] for p in written),
-            "failures": failures,
+            "failures": messages,
         }
         text = (json.dumps(manifest, indent=2) + "\n").encode()
         write_file(parts / "manifest.json", lambda f: f.write(text), overwrite=s.force)
@@ -399,13 +413,14 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     from nnmnist import render
     from nnmnist.core.network import forward
     from nnmnist.errors import DataError
-    from nnmnist.formats import number_line
+    from nnmnist.formats import NUMBER_HEADER, number_line, unread_number_line
     from nnmnist.images import gate_number, ink_picture, load_image, split_lines
+    from nnmnist.inputs import why_failed
 
     failures: list[str] = []
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
     if s.fmt is Format.csv:
-        render.write_lines(["input,number,probability"])
+        render.write_lines([NUMBER_HEADER])
     for spec in specs:
         if spec == "-":  # pixel data on stdin, not a list of paths
             raise DataError("-: --number reads picture files (their paths may come on stdin)")
@@ -418,8 +433,9 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
                     gate_number(digits, spec)
                 ink = ink_picture(im, s.invert) if s.show else None
         except DataError as exc:
-            failures.append(str(exc))
-            render.error(str(exc))
+            failures.append(why_failed(exc))
+            render.failure(exc)
+            render.write_lines([unread_number_line(spec, s.fmt.value, failures[-1])])
             continue
         probs = forward(net, digits)
         boxes = [b for b, _ in parts]
