@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnmnist import gate
-from nnmnist.errors import ImageError, Refused
+from nnmnist.errors import DataError, ImageError, Refused
 from nnmnist.reading import MAX_IMAGE_FILE_BYTES, open_file
 
 # Decoding is bounded by bytes, not pixels, and checked from the header before a pixel is
@@ -247,6 +247,17 @@ def preprocess(
     if check and gated and (refused := gate_refusals(digit, [name])):
         raise refused[0][1]
     return digit
+
+
+def unchecked_digit(path: str, invert: bool | None = None) -> NDArray[np.uint8] | None:
+    """The 28x28 digit a refused picture would have been given to the network as (preprocess
+    without its checks), to show beside its refusal; None when it has no ink or cannot be read
+    again."""
+    try:
+        with load_image(path) as im:
+            return preprocess(im, invert, path, check=False)
+    except DataError:
+        return None
 
 
 def gate_refusals(digits: NDArray[np.uint8], names: list[str]) -> list[tuple[int, Refused]]:

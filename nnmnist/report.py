@@ -171,20 +171,33 @@ def _heat(share: float, diagonal: bool) -> str:
 
 
 def refused_section(
-    refused: dict[int, str], labels: NDArray[np.integer], names: Sequence[str]
+    refused: dict[int, str],
+    labels: NDArray[np.integer],
+    names: Sequence[str],
+    pictures: dict[int, NDArray[np.uint8]] | None = None,
 ) -> str:
-    """The inputs refused, by name, true digit and kind (each counted as not read right)."""
+    """The inputs refused, by name, true digit and kind (each counted as not read right), each
+    with the digit it would have been (pictures, where given: preprocessed without checks)."""
     if not refused:
         return ""
+    pictures = pictures or {}
+
+    def shown(r: int) -> str:
+        if r not in pictures:
+            return "-"
+        return f"<img src='{digit_uri(pictures[r])}' width='28' height='28' alt=''>"
+
     rows = "".join(
-        f"<tr><td style='text-align:left'>{_e(names[r])}</td><td>{int(labels[r])}</td>"
-        f"<td style='text-align:left'>{_e(kind)}</td></tr>"
+        f"<tr><td>{shown(r)}</td><td style='text-align:left'>{_e(names[r])}</td>"
+        f"<td>{int(labels[r])}</td><td style='text-align:left'>{_e(kind)}</td></tr>"
         for r, kind in sorted(refused.items())
     )
     return (
         f"<h2 id='refused'>Refused ({len(refused):,})</h2><p>Read, and not predicted: each "
-        "counts as not read right in the accuracy (<code>--any-shape</code> predicts them).</p>"
-        f"<table><tr><th>input</th><th>true digit</th><th>refused as</th></tr>{rows}</table>"
+        "counts as not read right in the accuracy (<code>--any-shape</code> predicts them). "
+        "The picture is the digit as it would have been read.</p>"
+        "<table><tr><th>picture</th><th>input</th><th>true digit</th><th>refused as</th></tr>"
+        f"{rows}</table>"
     )
 
 
@@ -267,9 +280,11 @@ def evaluation_page(
     command: str,
     extra: str = "",
     refused: dict[int, str] | None = None,
+    refused_pictures: dict[int, NDArray[np.uint8]] | None = None,
 ) -> str:
     """The whole page. summary: label -> value lines of the summary table (model, data, ...);
-    refused: the inputs refused (row -> kind), listed by name."""
+    refused: the inputs refused (row -> kind), listed by name, with refused_pictures (row ->
+    the digit as it would have been read) where given."""
     unanswered = getattr(result, "refused_by_label", None)
     precision, recall = precision_recall(result.confusion, unanswered)
     rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in summary.items())
@@ -293,7 +308,7 @@ def evaluation_page(
         confusion_table(result.confusion, unanswered),
         "<h2>Per class</h2><table><tr><th>digit</th><th>images</th><th>precision</th>"
         f"<th>recall</th></tr>{per_class}</table>",
-        refused_section(refused or {}, labels, names),
+        refused_section(refused or {}, labels, names, refused_pictures),
         mistakes_sections(mistakes, images, labels, names),
         f"<h2>Command</h2><pre>{_e(command)}</pre>",
     ]

@@ -736,6 +736,7 @@ def _no_results(stdout: str) -> bool:
     """No result: at most a CSV header and one line for the input that failed, with no label,
     no probability and the reason (predict keeps one line per input)."""
     lines = [line for line in stdout.splitlines() if not line.startswith("input,")]
+
     def unread(line: str) -> bool:
         why = "could not be read" in line or "refused: " in line
         return why and ("\t?\t-\t" in line or ",,," in line or '"label": null' in line)

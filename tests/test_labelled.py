@@ -185,6 +185,18 @@ def test_every_input_counts_refused_ones_as_not_right(in_tmp, digits):
     ), stderr
     page = (in_tmp / "r.html").read_text()
     assert "Refused (2)" in page and "mine/7/blank.png" in page and "mine/1/two.png" in page
+    refused_part = page[page.index("Refused (2)") :]
+    refused_part = refused_part[: refused_part.index("</table>")]
+    assert refused_part.count("<img src='data:image/png;base64,") == 1  # the blank has none
+    listed = run("--errors", "shown")
+    written = sorted(p.name for p in (in_tmp / "shown").iterdir())
+    refused_files = [n for n in written if "-refused-" in n]
+    assert len(refused_files) == 2, written
+    assert any(n.endswith("true1-refused-several-marks-mine_1_two.png") for n in refused_files)
+    assert any(n.endswith("true7-refused-blank-mine_7_blank.png") for n in refused_files)
+    two = np.asarray(Image.open(in_tmp / "shown" / next(n for n in refused_files if "two" in n)))
+    assert two.shape == (28, 28) and two.min() == 0  # the strokes, as they would have been read
+    assert "misclassified and 2 refused images to shown" in listed.stderr
     text = run().stdout
     assert f"accuracy {right / 12:.4f}  ({right}/12 images)" in text
     assert (

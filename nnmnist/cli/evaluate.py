@@ -85,7 +85,7 @@ def evaluate(
         Path | None,
         typer.Option(
             help="Write each misclassified image into this new or empty folder as a PNG whose "
-            "name says its true and predicted labels.",
+            "name says its true and predicted labels, and each refused picture with its kind.",
             show_default=False,
         ),
     ] = None,
@@ -177,11 +177,12 @@ def evaluate(
         else:
             collect = _collector(labels, refused) if report is not None else None
             result = _locally(net, images, labels, batch_size, every, collect, refused)
+    seen = _as_they_would_be(ds.names, refused, invert) if errors or report else {}
     if errors is not None:
-        _write_errors(net, ds, limit, errors, force, refused)
+        _write_errors(net, ds, limit, errors, force, refused, seen)
     if report is not None:
         mistakes = collect.mistakes() if collect is not None else None
-        _write_report(report, net, ds, limit, result, heading, name, force, mistakes, refused)
+        _write_report(report, net, ds, limit, result, heading, name, force, mistakes, refused, seen)
     extra: dict[str, Any] = {}
     if min_confidence is not None:
         covered, accepted_accuracy = result.coverage(min_confidence)
@@ -236,10 +237,30 @@ def _own_data(inputs: list[str], failures: list[str], options: Any) -> Any:
     return labelled.load(inputs, options, on_error)
 
 
+def _as_they_would_be(
+    names: list[str], refused: dict[int, str], invert: bool | None
+) -> dict[int, Any]:
+    """The refused pictures (row -> 28x28 digit) as they would have been read, without the
+    checks that refused them; a blank one has none."""
+    from nnmnist.images import unchecked_digit
+
+    found = {row: unchecked_digit(names[row], invert) for row in refused}
+    return {row: digit for row, digit in found.items() if digit is not None}
+
+
 def _write_errors(
-    net: Any, ds: Any, limit: int | None, folder: Path, force: bool, refused: dict[int, str]
+    net: Any,
+    ds: Any,
+    limit: int | None,
+    folder: Path,
+    force: bool,
+    refused: dict[int, str],
+    seen: dict[int, Any],
 ) -> None:
-    """Each misclassified image as a PNG named by its index, true and predicted labels."""
+    """Each misclassified image as a PNG named by its index, true and predicted labels; each
+    refused one by its index, true label and kind, as it would have been read (seen)."""
+    import numpy as np
+
     from nnmnist import render
     from nnmnist.core.network import predict
     from nnmnist.images import save_digit
@@ -252,13 +273,18 @@ def _write_errors(
     for lo in range(0, len(labels), 1000):
         guess, _ = predict(net, images[lo : lo + 1000])
         for i in map(int, (guess != labels[lo : lo + 1000]).nonzero()[0]):
-            if lo + i in refused:  # no answer, and no picture to show
+            if lo + i in refused:  # no answer: written below
                 continue
             k = lo + i
             stem = f"{k:05d}-true{labels[k]}-pred{guess[i]}-{names[k]}"
             save_digit(images[k], folder / file_name(stem), overwrite=force)
             count += 1
-    render.message(f"wrote {count} misclassified images to {folder}")
+    for k, kind in sorted(refused.items()):
+        stem = f"{k:05d}-true{labels[k]}-refused-{kind.replace(' ', '-')}-{names[k]}"
+        pixels = seen.get(k, np.zeros((28, 28), np.uint8))  # blank: an empty square
+        save_digit(pixels, folder / file_name(stem), overwrite=force)
+    shown = f" and {len(refused):,} refused" if refused else ""
+    render.message(f"wrote {count} misclassified{shown} images to {folder}")
 
 
 def _names(ds: Any, n: int) -> list[str]:
@@ -285,6 +311,7 @@ def _write_report(
     force: bool,
     mistakes: Any = None,
     refused: dict[int, str] | None = None,
+    seen: dict[int, Any] | None = None,
 ) -> None:
     """The evaluation as one HTML page (report.py), written through the atomic writer;
     mistakes collected during the evaluation, or (Dask) found by a pass here."""
@@ -317,6 +344,7 @@ def _write_report(
         summary=summary,
         command=shlex.join(["nnmnist", *sys.argv[1:]]),
         refused=refused,
+        refused_pictures=seen,
     )
     write_text(path, page, force, "--report")
     render.message(f"wrote {path}: {len(mistakes.index):,} misread images")
