@@ -177,7 +177,7 @@ def evaluate(
         else:
             collect = _collector(labels, refused) if report is not None else None
             result = _locally(net, images, labels, batch_size, every, collect, refused)
-    seen = _as_they_would_be(ds.names, refused, invert) if errors or report else {}
+    seen = _as_they_would_be(ds.names, refused, invert) if refused and (errors or report) else {}
     if errors is not None:
         _write_errors(net, ds, limit, errors, force, refused, seen)
     if report is not None:
