@@ -55,6 +55,7 @@ class TrainConfig:
     elastic: float = 0.0  # strength (alpha, in pixels) of elastic distortions; 0: none
     thickness: float = 0.0  # largest change of stroke width, in 3x3 dilations or erosions
     noise: float = 0.0  # largest sigma of Gaussian noise added to a training image (0-1 scale)
+    anchor: float = 0.0  # pull towards the starting weights of a fine-tuning (L2-SP); 0: none
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -101,7 +102,16 @@ class TrainConfig:
                 raise ValueError(f"{key} must be a whole number from {lo} to {hi}")
         if d["patience"] is not None and not _is_int(d["patience"], 1, 10_000):
             raise ValueError("patience must be null or a whole number from 1 to 10000")
-        for key in ("lr", "weight_decay", "rotate", "scale", "elastic", "thickness", "noise"):
+        for key in (
+            "lr",
+            "weight_decay",
+            "rotate",
+            "scale",
+            "elastic",
+            "thickness",
+            "noise",
+            "anchor",
+        ):
             value = d[key]
             if not (isinstance(value, int | float) and not isinstance(value, bool)):
                 raise ValueError(f"{key} must be a number")
@@ -164,6 +174,7 @@ def budget_problem(c: TrainConfig, outputs: int = N_CLASSES) -> str | None:
 
 
 _ADDED_IN_0_2 = {
+    "anchor": 0.0,
     "arch": None,
     "rotate": 0.0,
     "scale": 0.0,
@@ -321,6 +332,11 @@ class Trainer:
     history: list[EpochReport] = field(default_factory=list)
     run_info: dict[str, str] = field(default_factory=dict)  # where the data came from, the command
     outputs: int = N_CLASSES  # one per digit; another number for a network answering otherwise
+    # Fine-tuning: the weights to start from (the spec's network), and how many of the first
+    # rows (the user's own digits) the validation rows are drawn from; None: all of them.
+    start: Network | None = None
+    val_pool: int | None = None
+    anchor_params: list[NDArray[np.floating]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -328,7 +344,9 @@ class Trainer:
             raise ValueError(problem)
         # One generator, in a fixed order: validation split, then weights, then every shuffle.
         self.rng = np.random.default_rng(c.seed)
-        self.train_rows, self.val_rows = split_validation(len(self.labels), c.val_size, self.rng)
+        pool = len(self.labels) if self.val_pool is None else self.val_pool
+        train, self.val_rows = split_validation(pool, c.val_size, self.rng)
+        self.train_rows = np.concatenate([train, np.arange(pool, len(self.labels))])
         dtype = np.float32 if c.dtype == "float32" else np.float64
         if c.arch is not None:
             self.net = init_layers(
@@ -342,8 +360,22 @@ class Trainer:
                 hidden=c.activation,
                 dtype=dtype,
             )
+        if self.start is not None:
+            self._take(self.start)
         self.optimizer = OPTIMIZERS[c.optimizer](self.params, lr=c.lr)
         self.best = [p.copy() for p in self.params]
+
+    def _take(self, start: Network) -> None:
+        """Start from these weights (a fine-tuning), kept as the anchor too."""
+        given = [a for pair in zip(start.weights, start.biases, strict=True) for a in pair]
+        mine = self.params
+        if len(given) != len(mine) or any(
+            g.shape != p.shape for g, p in zip(given, mine, strict=True)
+        ):
+            raise ValueError("the starting weights do not fit the network of this spec")
+        for p, g in zip(mine, given, strict=True):
+            p[...] = g
+        self.anchor_params = [p.copy() for p in mine]
 
     @property
     def params(self) -> list[NDArray[np.floating]]:
@@ -397,7 +429,11 @@ class Trainer:
                 y = self.labels[rows]
                 self.optimizer.lr = self._lr(self.epoch * batches + b, total_steps)
                 loss, gw, gb, probs = loss_and_gradients(self.net, x, y, c.weight_decay, self.rng)
-                self.optimizer.step([g for pair in zip(gw, gb, strict=True) for g in pair])
+                grads = [g for pair in zip(gw, gb, strict=True) for g in pair]
+                if c.anchor and self.anchor_params:  # d/dw of anchor/2 * |w - w_start|^2
+                    for g, p, p0 in zip(grads, self.params, self.anchor_params, strict=True):
+                        g += c.anchor * (p - p0)
+                self.optimizer.step(grads)
                 loss_sum += loss * len(rows)
                 correct += int(np.count_nonzero(probs.argmax(axis=1) == y))
                 if on_batch is not None:
@@ -435,6 +471,8 @@ class Trainer:
             arrays[f"best{i}"] = p
         for k, v in self.optimizer.state().items():
             arrays[f"opt_{k}"] = v
+        for i, p in enumerate(self.anchor_params):
+            arrays[f"start{i}"] = p
         state = {
             "config": self.config.to_dict(),
             "epoch": self.epoch,
@@ -452,6 +490,8 @@ class Trainer:
         ValueError names what does not fit)."""
         state = _state(arrays)
         expected = self.checkpoint()
+        if "start0" in arrays and not self.anchor_params:  # a fine-tuning's: its anchor
+            expected.update({f"start{i}": p for i, p in enumerate(self.params)})
         for key, want in expected.items():
             if key == "state":
                 continue
@@ -466,6 +506,8 @@ class Trainer:
         for i, p in enumerate(self.params):
             p[...] = arrays[f"param{i}"]
         self.best = [np.array(arrays[f"best{i}"]) for i in range(len(self.params))]
+        if "start0" in arrays:
+            self.anchor_params = [np.array(arrays[f"start{i}"]) for i in range(len(self.params))]
         self.optimizer.load_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt_")})
         self.epoch, self.best_epoch = state["epoch"], state["best_epoch"]
         self.best_val = state["best_val"]
@@ -490,7 +532,7 @@ def _state(arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
     run = state.get("run", {})  # checkpoints of 0.1 have none
     if not (
         isinstance(run, dict)
-        and set(run) <= {"data", "command"}
+        and set(run) <= {"data", "command", "from", "mnist"}
         and all(isinstance(v, str) and len(v) <= 4096 for v in run.values())
     ):
         raise ValueError("the run entry must hold the data source and command as text")
@@ -538,6 +580,7 @@ def run_metadata(
         **({"elastic": config.elastic} if config.elastic else {}),
         **({"thickness": config.thickness} if config.thickness else {}),
         **({"noise": config.noise} if config.noise else {}),
+        **({"anchor": config.anchor} if config.anchor else {}),
         "seed": config.seed,
         "epochs": config.epochs,
         "data": {

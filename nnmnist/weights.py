@@ -145,7 +145,7 @@ def _read_npz(path: Path, data: bytes) -> dict[str, Any]:
     return obj
 
 
-_CHECKPOINT_MEMBER = re.compile(r"^(param[0-9]+|best[0-9]+|opt_[a-z]+[0-9]*|state)$")
+_CHECKPOINT_MEMBER = re.compile(r"^(param[0-9]+|best[0-9]+|start[0-9]+|opt_[a-z]+[0-9]*|state)$")
 
 
 def read_checkpoint(path: Path) -> dict[str, np.ndarray[Any, Any]]:

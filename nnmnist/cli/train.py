@@ -139,6 +139,41 @@ def train(
             show_default=False,
         ),
     ] = None,
+    from_model: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Fine-tune this model (a shipped model's name or a weight file) on your own "
+            "labelled digits, given with --data (a folder of digit folders, CSV, .npz or IDX, "
+            "as evaluate reads them).",
+            show_default=False,
+        ),
+    ] = None,
+    mnist: Annotated[
+        str,
+        typer.Option(
+            help="With --from: MNIST training digits to mix in (auto, openml or a folder of "
+            "IDX files; none: no mixing, a pull towards the starting weights instead).",
+        ),
+    ] = "auto",
+    mix: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="With --from: how many MNIST training digits to mix in (default: 4 per own "
+            "digit, at most 6,000).",
+            show_default=False,
+        ),
+    ] = None,
+    anchor: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="With --from: pull towards the starting weights (L2 on the change; default "
+            "0 with MNIST mixed in, 0.01 without).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train the network with backpropagation on the MNIST training images.
 
@@ -153,6 +188,8 @@ def train(
         nnmnist train --hidden 512,256 --augment 2 --epochs 30 -o big.npz
 
         nnmnist train -o big.npz --resume --data path/to/mnist-idx-folder
+
+        nnmnist train --from photos --data my-digits/ -o mine.npz
     """
     from nnmnist import __version__, render
     from nnmnist import data as datasets
@@ -168,6 +205,14 @@ def train(
     out, fmt = pick_out(out, old_out), pick_format(fmt, as_json)
     ckpt = out.with_name(out.name + ".ckpt.npz")
     writable_weights_target(out)
+    if from_model is not None:
+        from nnmnist.cli.finetune import fine_tune
+
+        fine_tune(ctx, from_model, out, ckpt, fmt, report)
+        return
+    for name in ("mnist", "mix", "anchor"):
+        if _given(ctx, name):
+            raise typer.BadParameter("goes with --from (fine-tuning)", param_hint=f"--{name}")
     command = "nnmnist " + " ".join(sys.argv[1:])
     run = {"data": data, "command": command}
     if resume:
