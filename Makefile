@@ -30,13 +30,17 @@ evaluate: $(RUN_STAMP)
 
 ## Benchmarks: inference, whole processes, predict and scaling (bench/bench.py), then training
 ## vs scikit-learn (bench/bench_train.py; needs the MNIST training files in ../shared/data/mnist
-## or NNMNIST_DATA=DIR). PyTorch is compared too when it is installed.
+## or NNMNIST_DATA=DIR), pictures (photos.py), other writers (writers.py: USPS from
+## ../shared/data/usps when present) and fine-tuning (finetune.py). PyTorch is compared too when
+## it is installed.
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_convnet.py
 	$(BIN)/python bench/bench_onnx.py
 	$(BIN)/python bench/photos.py
+	$(BIN)/python bench/writers.py
+	$(BIN)/python bench/finetune.py
 
 ## The README's pictures in docs/ (nnmnist plot, and a screenshot of an HTML report).
 docs: $(STAMP)

@@ -145,6 +145,27 @@ def prepared(pictures: list[Image.Image], labels: list[int]) -> tuple[np.ndarray
     return np.stack(done), np.array(kept_labels, np.uint8)
 
 
+def writers_pictures(
+    x: np.ndarray, y: np.ndarray, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared pictures (as build's) stored other ways: count of the digits, count // 3 of
+    the letters and signs (so that low resolution or a stretched box says nothing of being a
+    digit), and USPS's usps-fit digits as scanned."""
+    from train_writers import stored
+    from writers import usps_split
+
+    rng = np.random.default_rng([seed, 2])
+    digits = rng.choice(np.flatnonzero(y == 1), count, replace=False)
+    signs = rng.choice(np.flatnonzero(y == 0), count // 3, replace=False)
+    rows = np.concatenate([digits, signs])
+    pictures = [stored(x[r].reshape(28, 28), rng) for r in rows]
+    labels = y[rows].tolist()
+    ux, _ = usps_split()["usps-fit"]
+    pictures += [Image.fromarray(p) for p in ux]
+    labels += [1] * len(ux)
+    return prepared(pictures, labels)
+
+
 def show_epoch(report: EpochReport) -> None:
     """One line as each epoch ends (Trainer.run returns only when all have)."""
     print(
@@ -167,10 +188,20 @@ def main() -> None:
     parser.add_argument(
         "--marker", action="store_true", help="a thick marker (7 px min filter) among the pens"
     )
+    parser.add_argument(
+        "--writers",
+        type=int,
+        default=0,
+        help="add this many digits stored as other sources store them (train_writers.py's "
+        "stored), a third as many letters and signs stored alike, and USPS's usps-fit digits",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     pens = (*GATE_PENS, ImageFilter.MinFilter(7)) if args.marker else GATE_PENS
     x, y = build(args.data, args.seed, args.per_char, args.drawn, args.as_they_are, pens)
+    if args.writers:
+        wx, wy = writers_pictures(x, y, args.writers, args.seed)
+        x, y = np.concatenate([x, wx]), np.concatenate([y, wy])
     print(f"{len(y)} pictures ({int(y.sum())} digits) in {time.perf_counter() - start:.0f} s")
     config = TrainConfig(
         arch=GATE_ARCH,
@@ -200,6 +231,7 @@ def main() -> None:
         "training": config.to_dict(),
         "pictures": len(y),
         "digits": int(y.sum()),
+        "writers": args.writers,
         "fonts": [Path(f).name for f in training_fonts()],
         "best_epoch": trainer.best_epoch,
         "validation_accuracy": trainer.best_val,

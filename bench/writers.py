@@ -8,20 +8,21 @@ The sets, each marked with what it was used for (so that a figure on a set that 
 tuned on is never taken for one that was not):
 
 - usps-fit: USPS training split (../shared/data/usps), the 4 of every 5 digits kept for
-  training (rows i % 5 != 0); 16x16 grey scans, dark ink on white paper. Trained on.
+  training (rows i % 5 != 0); 16x16 grey scans, dark ink on white paper. Trained on. (USPS's
+  test split is not on this machine: figures on it are measured elsewhere.)
 - usps-val: the other fifth (rows i % 5 == 0). Tuned on (validation, choice of recipe).
 - digits-a / digits-b: scikit-learn's `load_digits` (8x8, 0-16; 1,797 digits of writers
   outside MNIST and USPS), shown at 64x64 as nearest-neighbour blocks, dark on white; the
-  first 900 (digits-a) may be looked at while tuning, the rest (digits-b) are held out: never
-  trained or tuned on.
+  first 900 (digits-a) are trained on (the default model was fine-tuned on them), the rest
+  (digits-b) are held out: never trained or tuned on.
 - mnist-16-stretched: MNIST test digits binarised and stretched to fill a 16x16 box in both
   directions (the way some scanned sheets store digits). Held out.
 - mnist-32-binary: MNIST test digits binarised at 32x32, the digit's longer side filling the
   box. Held out.
 - mnist-8x8: the same 32x32 bitmaps counted in 4x4 blocks to 8x8 levels 0-16 (the way
   `load_digits` was made from its forms), shown at 64x64. Held out.
-- fonts-thin: digits in the 16 fonts bench/photos.py uses (never trained on), a thin pen.
-  Held out.
+- fonts-thin: digits in the 16 fonts bench/photos.py uses (never trained on), a thin pen
+  (drawn large, thinned, scaled down: hairlines stay faint grey lines). Held out.
 
 The MNIST test split is never trained or tuned on; the rows taken from it are seeded.
 """
@@ -134,20 +135,23 @@ def _bench_fonts() -> list[str]:
 
 
 def thin_fonts(seed: int = 0, per_digit: int = 50) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Digits in bench/photos.py's fonts on 64x64 sheets, strokes made thinner (a 3 px max
-    filter on the dark ink), a random size and place."""
+    """Digits in bench/photos.py's fonts on 64x64 sheets with a thin pen: drawn 4x larger, the
+    strokes thinned there by a 7 px max filter on the dark ink, then scaled down by averaging
+    (a hairline stays a faint grey line, as a thin pen's on a scan); a random size and place."""
     rng = np.random.default_rng(seed)
     fonts = _bench_fonts()
     pictures, labels = [], []
     for label in list(range(10)) * per_digit:
-        im = Image.new("L", (64, 64), 255)
-        face = ImageFont.truetype(fonts[int(rng.integers(len(fonts)))], int(rng.integers(36, 52)))
+        im = Image.new("L", (256, 256), 255)
+        size = 4 * int(rng.integers(36, 52))
+        face = ImageFont.truetype(fonts[int(rng.integers(len(fonts)))], size)
         draw = ImageDraw.Draw(im)
         box = draw.textbbox((0, 0), str(label), font=face)
-        x = (64 - box[2] + box[0]) // 2 - box[0] + int(rng.integers(-4, 5))
-        y = (64 - box[3] + box[1]) // 2 - box[1] + int(rng.integers(-4, 5))
+        x = (256 - box[2] + box[0]) // 2 - box[0] + 4 * int(rng.integers(-4, 5))
+        y = (256 - box[3] + box[1]) // 2 - box[1] + 4 * int(rng.integers(-4, 5))
         draw.text((x, y), str(label), fill=0, font=face)
-        pictures.append(np.asarray(im.filter(ImageFilter.MaxFilter(3))))
+        thin = im.filter(ImageFilter.MaxFilter(7)).resize((64, 64), Image.Resampling.BOX)
+        pictures.append(np.asarray(thin))
         labels.append(label)
     return {"fonts-thin": (np.stack(pictures), np.array(labels, np.uint8))}
 
@@ -155,7 +159,7 @@ def thin_fonts(seed: int = 0, per_digit: int = 50) -> dict[str, tuple[np.ndarray
 STATUS = {
     "usps-fit": "trained on",
     "usps-val": "tuned on",
-    "digits-a": "tuned on",
+    "digits-a": "trained on",
     "digits-b": "held out",
     "mnist-16-stretched": "held out",
     "mnist-32-binary": "held out",
@@ -198,13 +202,34 @@ def prepare_all(pictures: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
     return np.stack([d for d, _ in done]).reshape(-1, 784), [r for _, r in done]
 
 
+def export(name: str, folder: str) -> None:
+    """A set as a user keeps labelled digits: DIR/7/00012.png, ... (the layout evaluate and
+    train --data read)."""
+    pictures, labels = build({name})[name]
+    for i, (picture, label) in enumerate(zip(pictures, labels, strict=True)):
+        sub = Path(folder) / str(label)
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(sub / f"{i:05d}.png")
+    print(f"wrote {len(labels)} pictures of {name} into {folder}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a shipped model (default: the default)")
     parser.add_argument("--weights", type=Path, default=None, help="a weight file instead")
     parser.add_argument("--sets", default=None, help="comma-separated set names (default: all)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--export",
+        nargs=2,
+        metavar=("SET", "DIR"),
+        default=None,
+        help="write a set's pictures as PNG files into digit folders under DIR, and stop",
+    )
     args = parser.parse_args()
+    if args.export is not None:
+        export(*args.export)
+        return
     path = args.weights or shipped_model_path(args.model)
     if path is None:
         raise SystemExit(f"no shipped model {args.model!r}")

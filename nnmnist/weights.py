@@ -34,7 +34,12 @@ PLAIN = (str, int, float, bool, type(None))
 
 # The models trained for and committed with nnmnist, most accurate first: the first one present
 # is the default of evaluate and predict (tests/test_models.py checks the order).
-SHIPPED_MODELS = {"photos": "mnist-cnn-photos.npz", "cnn": "mnist-cnn.npz", "mlp": "mnist-mlp.npz"}
+SHIPPED_MODELS = {
+    "writers": "mnist-cnn-writers.npz",
+    "photos": "mnist-cnn-photos.npz",
+    "cnn": "mnist-cnn.npz",
+    "mlp": "mnist-mlp.npz",
+}
 
 
 def shipped_model_path(name: str | None = None) -> Path | None:

@@ -26,7 +26,7 @@ def export(
         str,
         typer.Argument(
             help="A weight file (.pkl, .npz, .safetensors) or a shipped model by name "
-            "(photos, cnn, mlp; nnmnist models lists them).",
+            "(writers, photos, cnn, mlp; nnmnist models lists them).",
             show_default=False,
         ),
     ],
