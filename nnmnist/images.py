@@ -77,14 +77,14 @@ def open_image(f: BinaryIO, shown: str) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(f"{shown}: not an image nnmnist reads ({_FORMAT_NAMES})") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{shown}: refused: {exc}") from None
+        raise ImageError(f"{shown}: not read: {exc}") from None
     except Exception as exc:  # Pillow's parsers raise OSError, ValueError, SyntaxError...
         raise ImageError(f"{shown}: not an image Pillow can read ({exc})") from None
     need = decoded_bytes(im.size, im.mode)
     if need > MAX_DECODED_BYTES:
         im.close()
         raise ImageError(
-            f"{shown}: refused: {im.size[0]}x{im.size[1]} pixels ({im.mode}) decode to "
+            f"{shown}: not read: {im.size[0]}x{im.size[1]} pixels ({im.mode}) decode to "
             f"{need / MB:,.0f} MB, more than the {MAX_DECODED_BYTES // MB} MB allowed "
             "(a decompression bomb, or a picture to scale down first)"
         )

@@ -150,7 +150,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
         "decompression bomb",
         [*P, "bomb.png"],
         1,
-        "refused: 10000x10000 pixels (1) decode to 95 MB, more than the 64 MB allowed",
+        "not read: 10000x10000 pixels (1) decode to 95 MB, more than the 64 MB allowed",
     ),
     ("truncated PNG", [*P, "truncated.png"], 1, "truncated or corrupt image"),
     ("text named .png", [*P, "text.png"], 1, "not an image nnmnist reads"),
@@ -451,7 +451,7 @@ EXTRA: list[Case] = [
         "GIF screen 65535x65535",
         [*P, "bomb.gif"],
         1,
-        "refused: Image size (4294836225 pixels) exceeds limit",
+        "not read: Image size (4294836225 pixels) exceeds limit",
     ),
     Case("image of 1 GB", [*P, "sparse-1g.png"], 1, "1,024 MB is more than the 64 MB allowed"),
     # --- outputs
