@@ -145,11 +145,11 @@ def predict(
     Pictures of digits (any size, colour or polarity) are prepared the way MNIST's were: ink
     found, scaled into 20x20, centred by centre of mass in 28x28. Arrays hold pixel values 0-255
     in shape (N, 784), (N, 28, 28) or (28, 28); CSV rows hold 784 values (a leading label column
-    and a header row are recognised). An image that fails (unreadable, blank, too large) is
-    reported on stderr and the others go on; the exit status is then 1. So is a picture whose
-    ink is not one digit (specks all over, a number of several digits, a dot). A row of an
-    array or CSV file whose pixels are all 0 keeps its result line, without a label, and also
-    makes the exit status 1.
+    and a header row are recognised). Every input keeps its line: one that fails gets no label
+    and its reason ('could not be read' for a broken or too large file; 'refused: blank',
+    'refused: not a digit', ... for a picture read and not predicted: blank, specks all over, a
+    number of several digits, a dot, a letter), a line on stderr, and the exit status 1; the
+    others go on. So does a row of an array or CSV file whose pixels are all 0.
 
     Examples:
 
