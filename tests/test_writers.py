@@ -135,3 +135,50 @@ def test_a_thin_font_digit_is_not_refused():
     pictures, labels = writers.thin_fonts(per_digit=10)["fonts-thin"]
     accuracy, refused = _read(pictures, labels)
     assert refused <= 0.02 and accuracy >= 0.93
+
+
+# Digit shapes other writers use, drawn as pen strokes on a 112x112 sheet (points in pixels)
+STYLES = {
+    "1 with a flag and a foot": (1, [[(40, 35), (60, 15), (60, 100)], [(40, 100), (80, 100)]]),
+    "1 with a flag": (1, [[(38, 38), (60, 15), (60, 100)]]),
+    "7 with a bar": (7, [[(25, 15), (90, 15), (50, 100)], [(40, 58), (80, 58)]]),
+    "open 4": (4, [[(65, 15), (25, 70), (90, 70)], [(70, 40), (70, 100)]]),
+    "closed 4": (4, [[(70, 15), (25, 70), (90, 70)], [(70, 15), (70, 100)]]),
+    "9 with a straight stem": (
+        9,
+        [
+            [
+                (80, 35),
+                (70, 18),
+                (45, 15),
+                (30, 30),
+                (32, 48),
+                (50, 58),
+                (78, 48),
+                (80, 35),
+                (80, 100),
+            ]
+        ],
+    ),
+    "2 with a loop": (
+        2,
+        [[(25, 35), (45, 15), (75, 20), (80, 45), (25, 100), (50, 85), (90, 100)]],
+    ),
+    "0 as a ring": (0, None),
+}
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+@pytest.mark.parametrize("width", [4, 8, 14])
+def test_digit_shapes_of_other_writers_are_read_not_refused(style, width):
+    from nnmnist.images import preprocess
+
+    label, strokes = STYLES[style]
+    im = Image.new("L", (112, 112), 255)
+    draw = ImageDraw.Draw(im)
+    if strokes is None:
+        draw.ellipse((25, 12, 87, 100), outline=0, width=width)
+    for line in strokes or []:
+        draw.line(line, fill=0, width=width, joint="curve")
+    digit = preprocess(im, name=style)  # refused: raises
+    assert predict(load_weights(shipped_model_path()), digit.reshape(1, 784))[0][0] == label
