@@ -217,7 +217,6 @@ def prediction_lines(
     labels: Any,
     probs: Any,
     fmt: str,
-    rejected: Any = None,
     reasons: list[str | None] | None = None,
     unread: dict[int, str] | None = None,
 ) -> list[str]:
@@ -226,20 +225,17 @@ def prediction_lines(
     labels and probs have shape (batch, k): the k best labels of each image, best first.
     reasons: per image, None or why its label is withheld (a refusal, a read failure, low
     confidence): the label is then '?', empty or null, and the reason follows (a last text
-    column, csv's reason column, a "reason" field). rejected: (batch,) booleans, images whose
-    label is withheld for no stated reason. unread: rows that hold no picture, given without
-    probabilities. A batch of probabilities in [0, 1] with nothing withheld is formatted by
-    NumPy's string functions a column at a time (_columns); anything else (outputs of an
-    identity layer, a name CSV must quote, ...) line by line in Python (_rows). Both give the
-    same bytes: a test compares them.
+    column, csv's reason column, a "reason" field). unread: rows that hold no picture, given
+    without probabilities. A batch of probabilities in [0, 1] with nothing withheld is
+    formatted by NumPy's string functions a column at a time (_columns); anything else
+    (outputs of an identity layer, a name CSV must quote, ...) line by line in Python (_rows).
+    Both give the same bytes: a test compares them.
     """
     names = printable_names(names)
-    if reasons is not None:
-        rejected = np.array([r is not None for r in reasons])
-    columns = None if rejected is not None else _columns(names, labels, probs, fmt)
+    columns = _columns(names, labels, probs, fmt) if reasons is None else None
     if columns is not None:
         return columns
-    return _rows(names, labels, probs, fmt, rejected, reasons, unread or {})
+    return _rows(names, labels, probs, fmt, reasons, unread)
 
 
 def _rows(
@@ -247,17 +243,16 @@ def _rows(
     labels: Any,
     probs: Any,
     fmt: str,
-    rejected: Any,
     reasons: list[str | None] | None = None,
     unread: dict[int, str] | None = None,
 ) -> list[str]:
     k = labels.shape[1]
     label_rows, prob_rows = labels.tolist(), probs.tolist()
     # the label column: the best label, or the format's mark where the answer is withheld
-    heads: list[Any] = [lb[0] for lb in label_rows]
-    if rejected is not None:
-        for i in rejected.nonzero()[0].tolist():
-            heads[i] = REJECTED[fmt]
+    heads: list[Any] = [
+        lb[0] if reasons is None or reasons[i] is None else REJECTED[fmt]
+        for i, lb in enumerate(label_rows)
+    ]
     why = reasons or [None] * len(names)
     empty = set(unread or ())
     rows = zip(names, heads, label_rows, prob_rows, why, strict=True)

@@ -10,7 +10,7 @@ from nnmnist import formats
 
 def _both(names, labels, probs, fmt):
     columns = formats._columns(names, labels, probs, fmt)
-    rows = formats._rows(names, labels, probs, fmt, None)
+    rows = formats._rows(names, labels, probs, fmt)
     return columns, rows
 
 
@@ -54,7 +54,7 @@ def test_a_withheld_label_comes_with_its_reason_in_every_format():
     reasons = [None, "below --min-confidence", "refused: not a digit"]
     unread = {2: "refused: not a digit"}
     lines = {
-        fmt: formats.prediction_lines(["a", "b", "c"], labels, probs, fmt, None, reasons, unread)
+        fmt: formats.prediction_lines(["a", "b", "c"], labels, probs, fmt, reasons, unread)
         for fmt in ("text", "csv", "jsonl")
     }
     assert lines["text"] == [
@@ -83,5 +83,5 @@ def test_a_withheld_label_comes_with_its_reason_in_every_format():
         },
         {"input": "c", "label": None, "probability": None, "reason": "refused: not a digit"},
     ]
-    quoted = formats.prediction_lines(["x"], labels[:1], probs[:1], "csv", None, ["a, b"], {})
+    quoted = formats.prediction_lines(["x"], labels[:1], probs[:1], "csv", ["a, b"], {})
     assert quoted == ['x,,0.900000,5,0.100000,"a, b"']
