@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import ImageFilter
@@ -74,6 +75,17 @@ def main() -> None:
         f"{len(images):,} MNIST training images and {len(fy):,} font digits "
         f"({time.perf_counter() - start:.0f} s to draw and prepare them)"
     )
+    fonts = [Path(f).name for f in training_fonts()]
+    source = f"{args.data} and font digits"
+    train_and_save(x, y, args, "bench/train_photos.py", source, font_digits=len(fy), fonts=fonts)
+
+
+def train_and_save(
+    x: np.ndarray, y: np.ndarray, args: argparse.Namespace, script: str, source: str, **made: Any
+) -> None:
+    """The default ConvNet's recipe (the settings of `nnmnist train --model cnn`, with
+    `--thickness 1.5 --noise 0.05`, args.epochs and args.seed) on x, y; the best epoch saved to
+    args.out with its meta (made: what the script made the data of), scored on MNIST test."""
     config = TrainConfig(
         arch=ARCH,
         epochs=args.epochs,
@@ -86,19 +98,15 @@ def main() -> None:
         noise=0.05,
     )
     trainer = Trainer(config, x, y)
-
     trainer.run(on_epoch=show_epoch)
     net = trainer.best_network()
     test = data.load("bundled", "test")
     accuracy = evaluate(net, test.images, test.labels, 1000).accuracy
-    command = "python bench/train_photos.py " + " ".join(sys.argv[1:])
-    meta = run_metadata(
-        config, trainer, f"{args.data} and font digits", len(y), command, __version__
-    )
+    command = f"python {script} " + " ".join(sys.argv[1:])
+    meta = run_metadata(config, trainer, source, len(y), command, __version__)
     meta.update(
-        creator="bench/train_photos.py",
-        font_digits=len(fy),
-        fonts=[Path(f).name for f in training_fonts()],
+        creator=script,
+        **made,
         best_epoch=trainer.best_epoch,
         val_accuracy=trainer.val_accuracy,
         history=[{k: v for k, v in asdict(r).items() if k != "seconds"} for r in trainer.history],

@@ -26,20 +26,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from nnmnist import __version__, data
-from nnmnist.evaluation import evaluate
-from nnmnist.training import TrainConfig, Trainer, run_metadata
-from nnmnist.weights import save_weights
+from nnmnist import data
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_gate import prepared, show_epoch, training_fonts  # noqa: E402
-from train_photos import ARCH, font_digits  # noqa: E402
+from train_gate import prepared, training_fonts  # noqa: E402
+from train_photos import font_digits, train_and_save  # noqa: E402
 from writers import _ink_box, blocks, sklearn_digits, usps_split  # noqa: E402
 
 
@@ -98,45 +94,15 @@ def main() -> None:
         f"and stored digits ({time.perf_counter() - start:.0f} s to prepare them)",
         flush=True,
     )
-    config = TrainConfig(
-        arch=ARCH,
-        epochs=args.epochs,
-        seed=args.seed,
-        augment=2,
-        rotate=10,
-        scale=0.1,
-        elastic=6,
-        thickness=1.5,
-        noise=0.05,
-    )
-    trainer = Trainer(config, x, y)
-    trainer.run(on_epoch=show_epoch)
-    net = trainer.best_network()
-    test = data.load("bundled", "test")
-    accuracy = evaluate(net, test.images, test.labels, 1000).accuracy
-    command = "python bench/train_writers.py " + " ".join(sys.argv[1:])
-    meta = run_metadata(
-        config,
-        trainer,
+    train_and_save(
+        x,
+        y,
+        args,
+        "bench/train_writers.py",
         f"{args.data}, font digits, USPS and stored digits",
-        len(y),
-        command,
-        __version__,
-    )
-    meta.update(
-        creator="bench/train_writers.py",
         font_digits=len(fy),
         fonts=[Path(f).name for f in training_fonts()],
         usps_and_stored_digits=len(sy),
-        best_epoch=trainer.best_epoch,
-        val_accuracy=trainer.val_accuracy,
-        history=[{k: v for k, v in asdict(r).items() if k != "seconds"} for r in trainer.history],
-        test_accuracy=accuracy,
-    )
-    save_weights(net, args.out, meta=meta, overwrite=True)
-    print(
-        f"wrote {args.out}: epoch {trainer.best_epoch}, validation {trainer.best_val:.4f}, "
-        f"MNIST test {accuracy:.4f}"
     )
 
 
