@@ -123,4 +123,9 @@ def test_fine_tuning_usage_errors(runner, own_folder, tmp_path):
         app, ["train", "--from", str(tmp_path / "none.npz"), "--data", str(own_folder)]
     )
     assert unknown.exit_code == 1 and unknown.stderr.count("error:") == 1
+    (tmp_path / "broken.csv").write_bytes(b"\xff\xfe not text")
+    broken = runner.invoke(
+        app, ["train", "--from", "mlp", "--data", str(tmp_path / "broken.csv"), "-o", "z.npz"]
+    )
+    assert broken.exit_code == 1 and len(broken.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()

@@ -127,10 +127,12 @@ def _own_digits(spec: str) -> Any:
         render.error(str(exc))
 
     data = labelled.load([spec], ImageOptions(), on_error)
+    if not len(data.labels):
+        if failed:  # each has had its line: nothing is left to say
+            raise typer.Exit(1)
+        raise NnmnistError(f"{spec}: no labelled digits to fine-tune on")
     if failed:
         render.message(f"{len(failed)} input(s) could not be read and are left out")
-    if not len(data.labels):
-        raise NnmnistError(f"{spec}: no labelled digits to fine-tune on")
     return data
 
 
