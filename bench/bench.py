@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from nnmnist import data
 from nnmnist.core.network import Network, forward, init_network
-from nnmnist.weights import load_weights, save_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, save_weights, shipped_model_path
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from bench import median_seconds  # bench/bench.py: the one timing rule of the suite
-from nnmnist import data
 from nnmnist.core.backprop import loss_and_gradients
 from nnmnist.core.layers import Activation, Affine, Conv, Dropout, Pool
 from nnmnist.core.network import Network, forward, init_layers
 from nnmnist.core.optim import Adam
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
 
 HERE = Path(__file__).resolve().parent
 NNMNIST = str(Path(sys.executable).parent / "nnmnist")

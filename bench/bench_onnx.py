@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from nnmnist import data
 from nnmnist.core import arch
 from nnmnist.core.network import forward
-from nnmnist.weights import load_weights, save_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, save_weights, shipped_model_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_convnet import torch_model  # noqa: E402

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from nnmnist import data
 from nnmnist.core.network import predict
-from nnmnist.training import TrainConfig, Trainer
+from nnmnist.io import mnist as data
+from nnmnist.training.trainer import TrainConfig, Trainer
 
 TARGET = 0.98
 

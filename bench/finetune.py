@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nnmnist import data
+from nnmnist.core.evaluation import evaluate
 from nnmnist.core.network import predict
-from nnmnist.evaluation import evaluate
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from writers import prepare_all, sklearn_digits, usps_split  # noqa: E402

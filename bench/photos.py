@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from nnmnist import data
 from nnmnist.core.network import Network, forward, predict
-from nnmnist.images import (
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
+from nnmnist.vision.images import (
     ImageError,
     gate_number,
     gate_refusals,
@@ -38,7 +39,6 @@ from nnmnist.images import (
     preprocess,
     split_digits,
 )
-from nnmnist.weights import load_weights, shipped_model_path
 
 SIDE = 112  # pictures of 112x112: a digit of about 80 pixels on a sheet
 

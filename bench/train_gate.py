@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from nnmnist import data
 from nnmnist.core.network import forward
-from nnmnist.images import ImageError, preprocess
-from nnmnist.training import EpochReport, TrainConfig, Trainer
-from nnmnist.weights import save_weights
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import save_weights
+from nnmnist.training.trainer import EpochReport, TrainConfig, Trainer
+from nnmnist.vision.images import ImageError, preprocess
 
 SIDE = 112
 # Letters and signs unlike any digit. Left out as look-alikes of digits: O o Q D (0), I l i j

@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 from PIL import ImageFilter
 
-from nnmnist import __version__, data
-from nnmnist.evaluation import evaluate
-from nnmnist.training import TrainConfig, Trainer, run_metadata
-from nnmnist.weights import save_weights
+from nnmnist import __version__
+from nnmnist.core.evaluation import evaluate
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import save_weights
+from nnmnist.training.trainer import TrainConfig, Trainer, run_metadata
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_gate import prepared, sheet_text, show_epoch, training_fonts  # noqa: E402

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nnmnist import data
+from nnmnist.io import mnist as data
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_gate import prepared, training_fonts  # noqa: E402

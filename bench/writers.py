@@ -43,10 +43,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from nnmnist import data
 from nnmnist.core.network import predict
-from nnmnist.images import ImageError, Refused, preprocess
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
+from nnmnist.vision.images import ImageError, Refused, preprocess
 
 USPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "usps" / "zip.train.gz"
 PER_SET = 2000  # MNIST test digits per derived set

@@ -38,7 +38,7 @@ def small_net() -> Network:
 @pytest.fixture
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """The first 300 images (N, 784) uint8 and labels of the bundled test split."""
-    from nnmnist import data
+    from nnmnist.io import mnist as data
 
     ds = data.load("bundled", "test")
     return ds.images[:300], ds.labels[:300]
@@ -57,7 +57,8 @@ def bundled_train_folder_module(tmp_path_factory):
 
 
 def _train_folder(folder):
-    from nnmnist import data, idx
+    from nnmnist.io import idx
+    from nnmnist.io import mnist as data
 
     ds = data.load("bundled", "test")
     folder.mkdir()

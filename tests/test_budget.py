@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from nnmnist.core import arch
 from nnmnist.core.network import Network, forward, init_layers
-from nnmnist.training import TrainConfig, budget_problem
+from nnmnist.training.trainer import TrainConfig, budget_problem
 
 MB = 1 << 20
 

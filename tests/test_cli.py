@@ -12,7 +12,7 @@ import pytest
 from nnmnist import __version__
 from nnmnist.cli import app
 from nnmnist.core.network import init_network, predict
-from nnmnist.weights import load_weights, save_weights
+from nnmnist.models.weights import load_weights, save_weights
 from tests.test_weights import malicious_pickles
 
 
@@ -145,7 +145,7 @@ def test_weights_from_the_environment(runner, trained_like, monkeypatch):
 
 
 def test_no_weights_says_how_to_make_some(runner, monkeypatch):
-    monkeypatch.setattr("nnmnist.weights.shipped_model_path", lambda: None)
+    monkeypatch.setattr("nnmnist.models.weights.shipped_model_path", lambda: None)
     result = runner.invoke(app, ["evaluate"])
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -274,7 +274,7 @@ def test_installed_command_end_to_end(in_tmp, digits):
 
 
 def test_the_shipped_model_is_used_when_nothing_else_is_found(runner):
-    from nnmnist.weights import shipped_model_path
+    from nnmnist.models.weights import shipped_model_path
 
     shipped = shipped_model_path()
     if shipped is None:
@@ -329,12 +329,12 @@ def test_debug_shows_the_traceback_that_the_one_line_hides(in_tmp):
 
 def test_an_unexpected_exception_is_one_internal_error_line(runner, trained_like, monkeypatch):
     # The last resort: a bug is one line (and --debug shows it), never a bare traceback.
-    import nnmnist.evaluation
+    import nnmnist.core.evaluation
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(nnmnist.evaluation, "evaluate", broken)
+    monkeypatch.setattr(nnmnist.core.evaluation, "evaluate", broken)
     result = runner.invoke(app, ["evaluate", "-w", str(trained_like), "--limit", "5"])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (

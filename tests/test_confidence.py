@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from nnmnist import data
 from nnmnist.cli import app
 from nnmnist.core.network import forward
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
 
 
 @pytest.fixture

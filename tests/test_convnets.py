@@ -13,13 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnmnist import data
 from nnmnist.cli import app
 from nnmnist.core import arch
 from nnmnist.core.network import forward, init_layers
 from nnmnist.errors import WeightsError
-from nnmnist.training import TrainConfig, Trainer, add_noise, change_thickness, distort_images
-from nnmnist.weights import load_weights, save_weights
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, save_weights
+from nnmnist.training.trainer import (
+    TrainConfig,
+    Trainer,
+    add_noise,
+    change_thickness,
+    distort_images,
+)
 
 from .test_training import interrupt_at
 
@@ -327,7 +333,7 @@ def _reference_simple_convnet(params, x):
 
 
 def test_the_simple_convnet_matches_an_independent_implementation():
-    from nnmnist.picklefile import parse_pickle
+    from nnmnist.io.picklefile import parse_pickle
 
     path = _book_file("ch07-params.pkl")
     params = parse_pickle(path.read_bytes())

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from nnmnist import data
 from nnmnist.cli import app
+from nnmnist.io import mnist as data
 from tests.imagegen import TRANSFORMS
 
 pytest.importorskip(
@@ -50,7 +50,7 @@ def inputs(tmp_path_factory):
     b[[10, 20, 30, 4000]] = 0  # blank rows in two chunks: told once, as locally
     np.save(folder / "b.npy", b.reshape(-1, 28, 28))
     np.save(folder / "one.npy", x[0].reshape(28, 28))
-    from nnmnist import idx
+    from nnmnist.io import idx
 
     idx.write_idx(folder / "c-idx3.gz", x[7300:8000].reshape(-1, 28, 28), gzipped=True)
     images = folder / "images"
@@ -230,7 +230,7 @@ def test_a_worker_killed_during_a_job(in_inputs, cluster, tmp_path):
         str(in_inputs / "weights.npz"),
     ]
     from nnmnist.core.network import init_network
-    from nnmnist.weights import save_weights
+    from nnmnist.models.weights import save_weights
 
     # a wide float64 network makes the job last long enough to kill a worker in the middle
     save_weights(

@@ -17,11 +17,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from nnmnist import data
-from nnmnist.atomic import atomic_write
 from nnmnist.cli import app
 from nnmnist.errors import SourceUnavailableError
-from nnmnist.weights import load_weights, save_weights
+from nnmnist.io import mnist as data
+from nnmnist.io.atomic import atomic_write
+from nnmnist.models.weights import load_weights, save_weights
 from tests.measure import default_sigint
 
 
@@ -143,7 +143,7 @@ def test_ctrl_c_during_a_save_keeps_the_old_file(tmp_path, small_net):
 
 SLOW_WRITER = """
 import sys, time
-from nnmnist.atomic import atomic_write
+from nnmnist.io.atomic import atomic_write
 def write(f):
     f.write(b"new, partly written")
     f.flush()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnmnist import data
 from nnmnist.cli import app
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
 
 from .test_training import interrupt_at
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from nnmnist import formats
+from nnmnist.io import formats
 
 
 def _both(names, labels, probs, fmt):

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from nnmnist import data, gate
-from nnmnist.images import ImageError, preprocess
+from nnmnist.io import mnist as data
+from nnmnist.vision import gate
+from nnmnist.vision.images import ImageError, preprocess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import photos  # noqa: E402
@@ -72,9 +73,9 @@ def test_mnist_test_digits_are_digits():
 
 
 def test_without_the_gate_file_every_picture_is_a_digit(monkeypatch):
-    import nnmnist.weights
+    import nnmnist.models.weights
 
-    monkeypatch.setattr(nnmnist.weights, "shipped_file", lambda name: None)
+    monkeypatch.setattr(nnmnist.models.weights, "shipped_file", lambda name: None)
     gate._gate.cache_clear()
     try:
         assert not gate.available()
@@ -142,7 +143,7 @@ def test_a_letter_in_a_number_makes_it_no_number(tmp_path):
 
 def test_the_gate_is_not_a_digit_model():
     """Its file answers two classes; given as a model, it is refused in one line."""
-    from nnmnist.weights import shipped_file
+    from nnmnist.models.weights import shipped_file
 
     path = shipped_file(gate.GATE_FILE)
     assert path is not None
@@ -159,8 +160,8 @@ def test_strokes_much_thicker_than_mnist_are_thinned():
     from scipy import ndimage
 
     from nnmnist.core.network import predict
-    from nnmnist.images import even_strokes, stroke_width
-    from nnmnist.weights import load_weights, shipped_model_path
+    from nnmnist.models.weights import load_weights, shipped_model_path
+    from nnmnist.vision.images import even_strokes, stroke_width
 
     test = data.load("bundled", "test")
     x = test.images.reshape(-1, 28, 28)[:300]
@@ -204,7 +205,7 @@ def test_a_letter_among_digits_in_batches(tmp_path, batch_size):
 
 
 def test_iter_batches_without_on_error_raises_the_refusal(tmp_path):
-    from nnmnist.inputs import ImageOptions, iter_batches
+    from nnmnist.engines.inputs import ImageOptions, iter_batches
 
     drawn(DRAWN["W"]).save(tmp_path / "w.png")
     with pytest.raises(ImageError, match="not a digit"):

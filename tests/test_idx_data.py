@@ -4,8 +4,9 @@ import struct
 import numpy as np
 import pytest
 
-from nnmnist import data, idx
 from nnmnist.errors import DataError, SourceUnavailableError
+from nnmnist.io import idx
+from nnmnist.io import mnist as data
 from tests.conftest import MNIST_DIR, needs_mnist
 
 

@@ -3,9 +3,9 @@ import io
 import numpy as np
 import pytest
 
-from nnmnist import idx
+from nnmnist.engines.inputs import iter_batches, to_pixels
 from nnmnist.errors import DataError
-from nnmnist.inputs import iter_batches, to_pixels
+from nnmnist.io import idx
 
 
 def collect(specs, batch_size=1000, stdin=None):

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnmnist import data, idx
 from nnmnist.cli import app
 from nnmnist.core.network import predict
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.io import idx
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
 from tests.imagegen import TRANSFORMS
 
 EXE = str(Path(sys.executable).parent / "nnmnist")

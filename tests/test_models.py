@@ -7,7 +7,7 @@ import json
 import pytest
 
 from nnmnist.cli import app
-from nnmnist.weights import SHIPPED_MODELS, load_weights, shipped_model_path, shipped_models
+from nnmnist.models.weights import SHIPPED_MODELS, load_weights, shipped_model_path, shipped_models
 
 
 def test_the_default_is_the_most_accurate_shipped_model():

@@ -12,9 +12,9 @@ import os
 import numpy as np
 import pytest
 
-from nnmnist import formats, npyfile
 from nnmnist.errors import DataError
-from nnmnist.outputs import FileNames
+from nnmnist.io import formats, npyfile
+from nnmnist.io.outputs import FileNames
 
 
 @pytest.mark.parametrize("char", ["\x9b", "\x85", "\x1b", "\x7f", "\u202e", "\u2028", "\udcff"])
@@ -78,7 +78,7 @@ def test_an_npy_with_more_bytes_than_its_header_says_is_refused():
 def test_the_number_splitter_takes_marks_of_60_percent_of_the_height_as_digits():
     """Mutant: the side-by-side height ratio moved from 0.6 to 0.9 (a 7 beside a 1 that is
     a little shorter would then be one digit)."""
-    from nnmnist.images import _side_by_side
+    from nnmnist.vision.images import _side_by_side
 
     def mark(top: int, bottom: int, left: int, right: int) -> tuple[slice, slice]:
         return slice(top, bottom), slice(left, right)
@@ -93,9 +93,9 @@ def test_the_number_splitter_takes_marks_of_60_percent_of_the_height_as_digits()
 def test_dask_style_parts_with_a_last_partial_batch_combine_to_the_local_figures():
     """Mutant: Evaluation.combine sizing a part's last, partial batch as a full one (its only
     test used whole batches)."""
+    from nnmnist.core.evaluation import Evaluation, evaluate
     from nnmnist.core.network import init_network
-    from nnmnist.data import load
-    from nnmnist.evaluation import Evaluation, evaluate
+    from nnmnist.io.mnist import load
 
     ds = load("bundled", "test")
     x, y = ds.images[:170], ds.labels[:170]
@@ -110,7 +110,7 @@ def test_dask_style_parts_with_a_last_partial_batch_combine_to_the_local_figures
 
 def test_training_shuffles_every_epoch_differently(monkeypatch):
     """Mutant: no shuffling at all (the other tests compare two runs of the same code)."""
-    from nnmnist import training
+    from nnmnist.training import trainer as training
 
     n = 200
     images = np.zeros((n, 784), np.uint8)
@@ -137,7 +137,7 @@ def test_training_shuffles_every_epoch_differently(monkeypatch):
 def test_a_temporary_has_a_name_no_one_can_predict(tmp_path):
     """Mutant: a fixed temporary name without O_EXCL (two writers would truncate each other's
     file): names differ every time and an existing one is never opened."""
-    from nnmnist import atomic
+    from nnmnist.io import atomic
 
     def write(f):
         f.write(b"x")

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from nnmnist.core.network import init_network
-from nnmnist.formats import printable
-from nnmnist.weights import save_weights
+from nnmnist.io.formats import printable
+from nnmnist.models.weights import save_weights
 
 EXE = str(Path(sys.executable).parent / "nnmnist")
 

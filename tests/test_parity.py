@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from nnmnist import data
 from nnmnist.cli import app
-from nnmnist.weights import load_weights
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights
 from tests.conftest import MNIST_DIR, needs_mnist
 
 NOTEBOOK_FIRST_TEN = [
@@ -142,7 +142,7 @@ def test_the_books_trained_network_computes_the_same_probabilities(digits):
 
 
 def test_a_small_trained_network_computes_the_same_probabilities(digits):
-    from nnmnist.training import TrainConfig, Trainer
+    from nnmnist.training.trainer import TrainConfig, Trainer
 
     ds = data.load("bundled", "test")
     config = TrainConfig(hidden=(24,), activation="relu", epochs=2, val_size=0, batch_size=64)

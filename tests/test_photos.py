@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from nnmnist.core.network import predict
-from nnmnist.images import ImageError, preprocess
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.models.weights import load_weights, shipped_model_path
+from nnmnist.vision.images import ImageError, preprocess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import photos  # noqa: E402
@@ -62,7 +62,7 @@ def test_debug_stages_writes_every_step(runner, tmp_path, monkeypatch):
 
 def _number_picture(indexes, rng):
     """MNIST test digits side by side, dark on white, with gaps of varying size."""
-    from nnmnist import data
+    from nnmnist.io import mnist as data
 
     test = data.load("bundled", "test")
     sheet = np.full((100, 60 + 76 * len(indexes) + 40), 255.0)
@@ -79,7 +79,7 @@ def _number_picture(indexes, rng):
 def test_numbers_of_separated_digits_are_read(tmp_path):
     """README: 95 of 100 such numbers (2-6 digits, seed 0) read exactly; a quick 20 here."""
     from nnmnist.core.network import forward
-    from nnmnist.images import split_digits
+    from nnmnist.vision.images import split_digits
 
     net = load_weights(shipped_model_path())
     rng = np.random.default_rng(3)
@@ -154,7 +154,7 @@ def test_touching_digits_are_cut_where_the_network_reads_both_sides():
 
 
 def test_a_cut_leaving_a_speck_or_a_stub_is_no_candidate():
-    from nnmnist.images import _whole_sides
+    from nnmnist.vision.images import _whole_sides
 
     mark = np.zeros((40, 60), bool)
     mark[2:38, 5:25] = True  # two tall strokes
@@ -171,7 +171,7 @@ def test_a_cut_leaving_a_speck_or_a_stub_is_no_candidate():
 
 
 def test_polarity_holds_under_a_shadow_across_the_border():
-    from nnmnist.images import light_paper, to_grey
+    from nnmnist.vision.images import light_paper, to_grey
 
     rng = np.random.default_rng(5)
     pictures, _ = SETS["hard-edged shadow"]
@@ -187,7 +187,7 @@ def test_polarity_of_photos_with_a_small_digit_near_the_edge():
     the side lost these digits (8 of these 24 photos read as light ink on dark paper)."""
     import io
 
-    from nnmnist.images import light_paper, open_image, to_grey
+    from nnmnist.vision.images import light_paper, open_image, to_grey
 
     shots, _ = photos.megapixel_photos(24, seed=4, sides=(70, 120))
     for k, shot in enumerate(shots):
@@ -198,8 +198,8 @@ def test_polarity_of_photos_with_a_small_digit_near_the_edge():
 def test_a_number_on_two_lines_is_read_top_line_first(runner, tmp_path, monkeypatch):
     import json
 
-    from nnmnist import data
     from nnmnist.cli import app
+    from nnmnist.io import mnist as data
 
     monkeypatch.chdir(tmp_path)
     test = data.load("bundled", "test")
@@ -222,7 +222,7 @@ def test_a_number_on_two_lines_is_read_top_line_first(runner, tmp_path, monkeypa
 
 
 def test_number_refuses_noise_rather_than_reading_a_long_number():
-    from nnmnist.images import split_digits
+    from nnmnist.vision.images import split_digits
 
     noise = np.random.default_rng(0).integers(0, 256, (400, 400)).astype(np.uint8)
     with pytest.raises(ImageError, match=r"ink scattered in [0-9,]+ marks \(noise, or no number\)"):
@@ -234,7 +234,7 @@ def test_the_sauvola_box_gives_the_whole_pictures_mask():
     box of the pixels that can be ink; the same ink and mask as over the whole picture."""
     from scipy import ndimage
 
-    from nnmnist import images as im
+    from nnmnist.vision import images as im
 
     def whole(paper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the filters everywhere
         paper = im._at_most(paper, im.WORK_SIDE)
@@ -286,7 +286,7 @@ def test_a_shadows_corners_are_not_taken_for_ink(monkeypatch):
     acute corners, and they came out as marks beside the digit (shrinking it, or making the
     gate refuse it). In a picture of one digit, marks at the edge under half the largest are
     dropped. These digits never touch the edge (seed 4: a set nothing was tuned on)."""
-    from nnmnist import images
+    from nnmnist.vision import images
 
     pictures, _ = photos.build(60, seed=4)["hard-edged shadow"]
     assert _marks_at_the_edge(pictures) == 0
@@ -297,7 +297,7 @@ def test_a_shadows_corners_are_not_taken_for_ink(monkeypatch):
 def test_numbers_keep_a_small_digit_at_the_edge():
     """--number does not drop small marks at the edge: a 1 cut by the picture's edge beside a
     wide digit is a digit of the number."""
-    from nnmnist.images import front_end
+    from nnmnist.vision.images import front_end
 
     paper = np.ones((120, 200), np.float32)
     paper[20:100, 60:140] = 0.0  # a wide block of ink

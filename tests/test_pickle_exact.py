@@ -14,9 +14,9 @@ import struct
 import numpy as np
 import pytest
 
-from nnmnist import picklefile
 from nnmnist.errors import UnsafeFileError, WeightsError
-from nnmnist.picklefile import parse_pickle
+from nnmnist.io import picklefile
+from nnmnist.io.picklefile import parse_pickle
 
 # ---- a small assembler --------------------------------------------------------------------
 

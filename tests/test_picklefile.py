@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nnmnist.errors import UnsafeFileError, WeightsError
-from nnmnist.picklefile import MAX_DEPTH, MAX_ITEMS, MAX_VALUES, parse_pickle
-from nnmnist.weights import load_weights
+from nnmnist.io.picklefile import MAX_DEPTH, MAX_ITEMS, MAX_VALUES, parse_pickle
+from nnmnist.models.weights import load_weights
 from tests.fixtures.make_pickles import fixture_weights
 from tests.test_properties import mutations
 

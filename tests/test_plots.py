@@ -38,7 +38,8 @@ def trained(
     tmp_path_factory,
 ) -> Path:
     """A tiny network trained for two epochs (its file records the history)."""
-    from nnmnist import data, idx
+    from nnmnist.io import idx
+    from nnmnist.io import mnist as data
 
     folder = tmp_path_factory.mktemp("train")
     ds = data.load("bundled", "test")
@@ -140,7 +141,7 @@ def test_plots_on_a_terminal_are_half_blocks(tmp_path):
 
 
 def test_the_evaluation_report_is_self_contained_and_escaped(tmp_path):
-    from nnmnist import data
+    from nnmnist.io import mnist as data
 
     ds = data.load("bundled", "test")
     hostile = tmp_path / "<i>evil'\"\x1b[31m"

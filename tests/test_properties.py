@@ -26,13 +26,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from nnmnist import idx
 from nnmnist.core.activations import sigmoid, softmax
 from nnmnist.core.network import Network, init_network, predict
+from nnmnist.engines.inputs import iter_batches
 from nnmnist.errors import NnmnistError
-from nnmnist.images import load_image, preprocess
-from nnmnist.inputs import iter_batches
-from nnmnist.weights import load_weights, save_weights
+from nnmnist.io import idx
+from nnmnist.models.weights import load_weights, save_weights
+from nnmnist.vision.images import load_image, preprocess
 
 FAST = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

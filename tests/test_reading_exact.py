@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnmnist import npyfile, reading
 from nnmnist.errors import DataError, WeightsError
+from nnmnist.io import npyfile, reading
 
 # ---- reading.py ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 HEAVY = {"pydantic", "sklearn", "scipy", "PIL", "dask", "distributed", "matplotlib", "torch"}
 CASES = {
     "--version": HEAVY | {"numpy", "rich", "nnmnist.core"},
-    "--help": HEAVY | {"numpy", "nnmnist.core", "nnmnist.render"},
+    "--help": HEAVY | {"numpy", "nnmnist.core", "nnmnist.present.terminal"},
     # the bundled test split to a pipe: NumPy and Rich's tables, no live display, no network
     "evaluate --limit 200 --format text": HEAVY | {"rich.live", "rich.markdown", "socket"},
     "predict examples/digits.npy --format csv": HEAVY | {"rich.live", "rich.markdown", "socket"},

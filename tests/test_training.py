@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from nnmnist import data
 from nnmnist.cli import app
-from nnmnist.training import TrainConfig, Trainer, shift_images
-from nnmnist.weights import load_weights
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights
+from nnmnist.training.trainer import TrainConfig, Trainer, shift_images
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_train_json_and_metadata_then_evaluate(runner, train_folder, tmp_path):
 
 def interrupt_at(monkeypatch, call):
     """Make the call-th gradient computation raise KeyboardInterrupt, as Ctrl-C would."""
-    import nnmnist.training as training
+    import nnmnist.training.trainer as training
 
     real = training.loss_and_gradients
     count = {"n": 0}

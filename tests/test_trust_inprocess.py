@@ -11,8 +11,8 @@ import stat
 
 import pytest
 
-from nnmnist import atomic, reading
 from nnmnist.errors import DataError
+from nnmnist.io import atomic, reading
 
 
 def test_open_file_refuses_what_is_not_a_regular_file(tmp_path):
@@ -226,7 +226,7 @@ def test_weight_arrays_of_zero_size_and_meta_fields_of_the_wrong_type_are_one_er
     import numpy as np
 
     from nnmnist.errors import WeightsError
-    from nnmnist.weights import network_from_dict
+    from nnmnist.models.weights import network_from_dict
 
     good = {
         "W1": np.zeros((784, 4), "f4"),
@@ -262,7 +262,7 @@ def test_weight_arrays_of_zero_size_and_meta_fields_of_the_wrong_type_are_one_er
 
 def test_prepare_folder_accepts_new_and_empty_folders_only(tmp_path):
     from nnmnist.errors import NnmnistError
-    from nnmnist.outputs import prepare_folder
+    from nnmnist.io.outputs import prepare_folder
 
     prepare_folder(tmp_path / "new" / "deep", False, "--x")
     assert (tmp_path / "new" / "deep").is_dir()
@@ -283,7 +283,7 @@ def test_prepare_folder_accepts_new_and_empty_folders_only(tmp_path):
 
 def test_write_bytes_refuses_folders_existing_files_and_links(tmp_path):
     from nnmnist.errors import NnmnistError
-    from nnmnist.outputs import write_bytes, write_text
+    from nnmnist.io.outputs import write_bytes, write_text
 
     atomic.forget_created()
     write_text(tmp_path / "sub" / "r.html", "caf\u00e9", False, "--report")
@@ -303,7 +303,7 @@ def test_write_bytes_refuses_folders_existing_files_and_links(tmp_path):
 
 
 def test_other_parts_lists_only_part_files_this_run_did_not_write(tmp_path):
-    from nnmnist.outputs import other_parts
+    from nnmnist.io.outputs import other_parts
 
     for name in ("part-00000.txt", "part-00001.csv", "part-1.txt", "part-00002.jsonl", "x.txt"):
         (tmp_path / name).write_bytes(b"")
@@ -314,7 +314,7 @@ def test_other_parts_lists_only_part_files_this_run_did_not_write(tmp_path):
 def test_blank_rows_are_counted_with_the_first_three_named():
     import numpy as np
 
-    from nnmnist.formats import BlankRows, blank_rows
+    from nnmnist.io.formats import BlankRows, blank_rows
 
     pixels = np.zeros((6, 784), np.uint8)
     pixels[1, 5] = 1
@@ -344,7 +344,7 @@ def test_csv_header_and_number_lines_in_every_format():
 
     import numpy as np
 
-    from nnmnist.formats import csv_header, number_line
+    from nnmnist.io.formats import csv_header, number_line
 
     assert csv_header(1) == "input,label,probability,reason"
     assert csv_header(3) == (
@@ -366,7 +366,7 @@ def test_predict_lines_withholds_blank_and_unsure_rows_and_refuses_overflow():
 
     from nnmnist.core.network import Network
     from nnmnist.errors import NonFiniteOutputs
-    from nnmnist.formats import BlankRows, predict_lines
+    from nnmnist.io.formats import BlankRows, predict_lines
 
     w = np.zeros((784, 10), np.float32)
     w[0, 3] = 50.0

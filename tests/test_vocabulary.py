@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nnmnist import data, idx
 from nnmnist.core.network import init_network
-from nnmnist.weights import save_weights
+from nnmnist.io import idx
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import save_weights
 
 EXE = str(Path(sys.executable).parent / "nnmnist")
 

@@ -6,7 +6,7 @@ import pytest
 
 from nnmnist.core.network import Network, forward, init_network
 from nnmnist.errors import UnsafeFileError, WeightsError
-from nnmnist.weights import load_weights, network_from_dict, network_to_dict, save_weights
+from nnmnist.models.weights import load_weights, network_from_dict, network_to_dict, save_weights
 
 
 def book_dict(sizes=(784, 50, 100, 10), dtype=np.float32):

@@ -140,7 +140,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 TWO_WRITERS = """
 import sys, time
-from nnmnist.atomic import RefusedTarget, write_file
+from nnmnist.io.atomic import RefusedTarget, write_file
 def write(f):
     f.write(sys.argv[2].encode() * 1000)
     f.flush()
@@ -179,7 +179,7 @@ def test_two_writers_of_one_target_never_share_a_temporary_and_one_wins_whole(tm
 
 
 def test_remove_own_removes_only_what_this_process_wrote(tmp_path):
-    from nnmnist import atomic
+    from nnmnist.io import atomic
 
     theirs = tmp_path / "theirs.bin"
     theirs.write_bytes(b"someone else's")
@@ -208,7 +208,7 @@ def test_train_with_force_keeps_a_checkpoint_file_it_never_wrote(tmp_path, bundl
 def test_moving_into_place_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
     """The last step links the temporary to a new name (EEXIST if it is taken), never a plain
     rename, which would replace a file another program made after the last check."""
-    from nnmnist import atomic
+    from nnmnist.io import atomic
 
     tmp = tmp_path / ".t.nnmnist-x.tmp"
     tmp.write_bytes(b"ours")

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from nnmnist import data
 from nnmnist.core.network import predict
-from nnmnist.images import unblocked
-from nnmnist.weights import load_weights, shipped_model_path
+from nnmnist.io import mnist as data
+from nnmnist.models.weights import load_weights, shipped_model_path
+from nnmnist.vision.images import unblocked
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import writers  # noqa: E402
@@ -64,7 +64,7 @@ def test_a_picture_of_blocks_is_read_at_its_own_resolution():
 def test_an_8x8_digit_shown_large_reads_as_it_does_small(tmp_path):
     """The same load_digits digit given at 8x8 and at 64x64 (nearest-neighbour blocks) is
     prepared alike: the blocks are not strokes for the photo clean-up."""
-    from nnmnist.images import preprocess
+    from nnmnist.vision.images import preprocess
 
     pictures, _ = writers.sklearn_digits()["digits-b"]
     for picture in pictures[:20]:
@@ -171,7 +171,7 @@ STYLES = {
 @pytest.mark.parametrize("style", list(STYLES))
 @pytest.mark.parametrize("width", [4, 8, 14])
 def test_digit_shapes_of_other_writers_are_read_not_refused(style, width):
-    from nnmnist.images import preprocess
+    from nnmnist.vision.images import preprocess
 
     label, strokes = STYLES[style]
     im = Image.new("L", (112, 112), 255)

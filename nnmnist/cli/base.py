@@ -46,7 +46,7 @@ class _Group(TyperGroup):
         except click.NoArgsIsHelpError:
             status = _show_help()
         except click.ClickException as exc:
-            from nnmnist import render
+            from nnmnist.present import terminal as render
 
             lines = usage_lines(exc)
             render.error(lines[0][len("error: ") :])
@@ -84,7 +84,7 @@ def reports_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nnmnist import atomic, reading
+        from nnmnist.io import atomic, reading
 
         reading.start_run()  # each command is one run (tests invoke several in a process)
         atomic.forget_created()
@@ -105,7 +105,7 @@ _show_warning = warnings.showwarning
 def _show_notice(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
     """InputNotice warnings become one 'note:' line; anything else is shown as Python would."""
     if issubclass(category, InputNotice):
-        from nnmnist import render
+        from nnmnist.present import terminal as render
 
         render.message(f"note: {message}")
     else:
@@ -115,14 +115,14 @@ def _show_notice(message: Any, category: Any, *args: Any, **kwargs: Any) -> None
 def _clean_up() -> None:
     """A failed run leaves no empty output folder it made itself (its files are whole or
     absent: the writer sees to that)."""
-    from nnmnist import atomic
+    from nnmnist.io import atomic
 
     atomic.remove_empty_own_folders()
 
 
 def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a command; turn what it raises into one line on stderr and an exit status."""
-    from nnmnist import render
+    from nnmnist.present import terminal as render
 
     try:
         return func(*args, **kwargs)
@@ -313,7 +313,7 @@ def _show_help() -> int:
 def _hard_exit_if_needed(code: int) -> None:
     """After a Dask client failed (or Ctrl-C stopped one), end the process at once: its threads
     and finalisers would print tracebacks at interpreter exit, after the one error line."""
-    distributed = sys.modules.get("nnmnist.distributed")
+    distributed = sys.modules.get("nnmnist.engines.distributed")
     if distributed is not None and getattr(distributed, "needs_hard_exit", False):
         sys.stdout.flush()
         sys.stderr.flush()

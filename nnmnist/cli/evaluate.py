@@ -137,11 +137,11 @@ def evaluate(
 
         nnmnist evaluate --report report.html
     """
-    from nnmnist import data as datasets
-    from nnmnist import render
-    from nnmnist.formats import printable
-    from nnmnist.inputs import ImageOptions
-    from nnmnist.outputs import prepare_folder
+    from nnmnist.engines.inputs import ImageOptions
+    from nnmnist.io import mnist as datasets
+    from nnmnist.io.formats import printable
+    from nnmnist.io.outputs import prepare_folder
+    from nnmnist.present import terminal as render
 
     fmt = pick_format(fmt, as_json)
     if inputs and (engine is EngineName.dask or scheduler):
@@ -215,7 +215,7 @@ def evaluate(
 
 def _refusal_note(names: list[str], refused: dict[int, str], result: Any) -> str:
     """One line: how many inputs were refused, of which kinds, the first few by name."""
-    from nnmnist.formats import printable
+    from nnmnist.io.formats import printable
 
     rows = sorted(refused)[:3]
     shown = ", ".join(printable(names[r]) for r in rows)
@@ -227,8 +227,9 @@ def _refusal_note(names: list[str], refused: dict[int, str], result: Any) -> str
 
 
 def _own_data(inputs: list[str], failures: list[str], options: Any) -> Any:
-    from nnmnist import labelled, render
+    from nnmnist.engines import labelled
     from nnmnist.errors import DataError
+    from nnmnist.present import terminal as render
 
     def on_error(exc: DataError) -> None:
         failures.append(str(exc))
@@ -242,7 +243,7 @@ def _as_they_would_be(
 ) -> dict[int, Any]:
     """The refused pictures (row -> 28x28 digit) as they would have been read, without the
     checks that refused them; a blank one has none."""
-    from nnmnist.images import unchecked_digit
+    from nnmnist.vision.images import unchecked_digit
 
     found = {row: unchecked_digit(names[row], invert) for row in refused}
     return {row: digit for row, digit in found.items() if digit is not None}
@@ -261,10 +262,10 @@ def _write_errors(
     refused one by its index, true label and kind, as it would have been read (seen)."""
     import numpy as np
 
-    from nnmnist import render
     from nnmnist.core.network import predict
-    from nnmnist.images import save_digit
-    from nnmnist.outputs import FileNames
+    from nnmnist.io.outputs import FileNames
+    from nnmnist.present import terminal as render
+    from nnmnist.vision.images import save_digit
 
     images, labels = ds.images[:limit], ds.labels[:limit]
     names = _names(ds, len(labels))
@@ -289,13 +290,13 @@ def _write_errors(
 
 def _names(ds: Any, n: int) -> list[str]:
     """The evaluated images' names: the user's own files', or mnist-test:0, ... for MNIST."""
-    from nnmnist.inputs import row_names
+    from nnmnist.engines.inputs import row_names
 
     return getattr(ds, "names", None) or row_names(f"mnist-{ds.split}", 0, n)
 
 
 def _collector(labels: Any, refused: dict[int, str]) -> Any:
-    from nnmnist.report import MistakeCollector
+    from nnmnist.present.report import MistakeCollector
 
     return MistakeCollector(labels, refused)
 
@@ -318,9 +319,10 @@ def _write_report(
     import shlex
     import sys
 
-    from nnmnist import render, report
     from nnmnist.core.network import forward
-    from nnmnist.outputs import write_text
+    from nnmnist.io.outputs import write_text
+    from nnmnist.present import report
+    from nnmnist.present import terminal as render
 
     images, labels = ds.images[:limit], ds.labels[:limit]
     names = _names(ds, len(labels))
@@ -370,8 +372,8 @@ def _locally(
     on_probs: Any = None,
     refused: dict[int, str] | None = None,
 ) -> Any:
-    from nnmnist import render
-    from nnmnist.evaluation import evaluate as run_evaluation
+    from nnmnist.core.evaluation import evaluate as run_evaluation
+    from nnmnist.present import terminal as render
 
     batches = -(-len(labels) // batch_size)
     with render.EvalProgress(batches, every=every) as progress:
@@ -389,7 +391,7 @@ def _locally(
 def _on_dask(
     net: Any, ds: Any, n: int, batch_size: int, chunk_size: int, scheduler: str | None
 ) -> Any:
-    from nnmnist import distributed
+    from nnmnist.engines import distributed
 
     chunk = whole_batches(chunk_size, batch_size)
     with distributed.Engine(scheduler) as runner:

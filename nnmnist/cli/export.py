@@ -68,10 +68,10 @@ def export(
 
         nnmnist export torch-mlp.safetensors -o from-torch.npz
     """
-    from nnmnist import render
     from nnmnist.cli.options import writable_weights_target
     from nnmnist.errors import NnmnistError
-    from nnmnist.weights import SAVE_FORMATS, SHIPPED_MODELS, save_weights
+    from nnmnist.models.weights import SAVE_FORMATS, SHIPPED_MODELS, save_weights
+    from nnmnist.present import terminal as render
 
     shipped = model in SHIPPED_MODELS and not Path(model).exists()
     net, path, label = load_network(

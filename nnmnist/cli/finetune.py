@@ -21,7 +21,7 @@ def fine_tune(
 ) -> None:
     """Parse what is fine-tuned on what, run it through the Trainer (train.py's loop, saves
     and checkpoints), and report."""
-    from nnmnist import __version__, finetune, render
+    from nnmnist import __version__
     from nnmnist.cli.train import (
         _checkpoint,
         _refuse_existing,
@@ -30,7 +30,9 @@ def fine_tune(
         _run_and_report,
     )
     from nnmnist.errors import NnmnistError
-    from nnmnist.training import Trainer, budget_problem, checkpoint_run, run_metadata
+    from nnmnist.present import terminal as render
+    from nnmnist.training import finetune
+    from nnmnist.training.trainer import Trainer, budget_problem, checkpoint_run, run_metadata
 
     p = ctx.params
     run = {"data": p["data"], "from": from_model, "mnist": p["mnist"]}
@@ -93,7 +95,7 @@ def fine_tune(
     )
     _run_and_report(trainer, meta, out, ckpt, p["force"] or p["resume"], fmt, report)
     if not p["keep_checkpoint"]:
-        from nnmnist.atomic import remove_own
+        from nnmnist.io.atomic import remove_own
 
         remove_own(ckpt)
 
@@ -104,7 +106,7 @@ def _starting_model(name: str) -> tuple[Any, str]:
     import hashlib
 
     from nnmnist.cli.options import resolve_weights, weights_label
-    from nnmnist.weights import SHIPPED_MODELS, load_weights
+    from nnmnist.models.weights import SHIPPED_MODELS, load_weights
 
     path = resolve_weights(None, name) if name in SHIPPED_MODELS else Path(name)
     net = load_weights(path)
@@ -116,9 +118,10 @@ def _starting_model(name: str) -> tuple[Any, str]:
 def _own_digits(spec: str) -> Any:
     """The user's labelled digits, prepared as predict prepares pictures; a file that cannot
     be read gets its line and is left out (said once more at the end)."""
-    from nnmnist import labelled, render
+    from nnmnist.engines import labelled
+    from nnmnist.engines.inputs import ImageOptions
     from nnmnist.errors import DataError, NnmnistError
-    from nnmnist.inputs import ImageOptions
+    from nnmnist.present import terminal as render
 
     failed = []
 
@@ -138,9 +141,9 @@ def _own_digits(spec: str) -> Any:
 
 def _mnist_digits(source: str) -> Any:
     """MNIST training digits to mix in, or None (--mnist none, or none at hand: said)."""
-    from nnmnist import data as datasets
-    from nnmnist import render
     from nnmnist.errors import SourceUnavailableError
+    from nnmnist.io import mnist as datasets
+    from nnmnist.present import terminal as render
 
     if source == "none":
         return None
@@ -158,8 +161,8 @@ def _mnist_digits(source: str) -> Any:
 def _config(ctx: typer.Context, start: Any, tuning: Any) -> Any:
     """The fine-tuning's settings: the options given, else finetune's defaults and the
     augmentations the starting model was trained with."""
-    from nnmnist import finetune
-    from nnmnist.training import TrainConfig
+    from nnmnist.training import finetune
+    from nnmnist.training.trainer import TrainConfig
 
     p = ctx.params
     given = {name for name in p if _on_command_line(ctx, name)}
@@ -185,8 +188,8 @@ def _config(ctx: typer.Context, start: Any, tuning: Any) -> Any:
 def _card(trainer: Any, start: Any, label: str, run: dict[str, str], tuning: Any) -> dict[str, Any]:
     """The model card entry of a fine-tuning: where it started, on what, and the starting
     model's figures (validation on the held-out own digits, MNIST test)."""
-    from nnmnist import data as datasets
-    from nnmnist.evaluation import evaluate
+    from nnmnist.core.evaluation import evaluate
+    from nnmnist.io import mnist as datasets
 
     test = datasets.load("bundled", "test")
     held_out = trainer.val_rows

@@ -56,10 +56,11 @@ def init(
     """
     import numpy as np
 
-    from nnmnist import __version__, render
+    from nnmnist import __version__
     from nnmnist.core.network import N_CLASSES, N_INPUTS, init_network
     from nnmnist.errors import NnmnistError
-    from nnmnist.weights import save_weights
+    from nnmnist.models.weights import save_weights
+    from nnmnist.present import terminal as render
 
     out = pick_out(out, old_out)
     if old_scheme is not None:

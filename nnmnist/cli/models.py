@@ -26,8 +26,8 @@ def models(fmt: ReportFormatOption = ReportFormat.text, as_json: JsonOption = Fa
 
         nnmnist evaluate --model mlp
     """
-    from nnmnist import render
-    from nnmnist.weights import shipped_models
+    from nnmnist.models.weights import shipped_models
+    from nnmnist.present import terminal as render
 
     found = shipped_models()  # the default first
     rows = [_describe(name, path, i == 0) for i, (name, path) in enumerate(found.items())]
@@ -40,9 +40,9 @@ def models(fmt: ReportFormatOption = ReportFormat.text, as_json: JsonOption = Fa
 def _describe(name: str, path: Any, default: bool) -> dict[str, Any]:
     import time
 
-    from nnmnist import data
     from nnmnist.core.network import forward
-    from nnmnist.weights import load_weights
+    from nnmnist.io import mnist as data
+    from nnmnist.models.weights import load_weights
 
     net = load_weights(path)
     images = data.load("bundled", "test").images[:SPEED_IMAGES]

@@ -69,7 +69,7 @@ def batch_size_option(largest: int, why: str) -> Any:
 
 def notice(text: str) -> None:
     """One line on stderr about an old spelling that still works."""
-    from nnmnist import render
+    from nnmnist.present import terminal as render
 
     render.message(f"note: {text}")
 
@@ -232,7 +232,7 @@ def resolve_weights(option: Path | None, model: str | None = None) -> Path:
     """--weights, else --model, else NNMNIST_WEIGHTS, else weights/sample_weight.pkl here, else
     the default shipped model (the most accurate). Typer hands NNMNIST_WEIGHTS in as option."""
     from nnmnist.errors import WeightsError
-    from nnmnist.weights import SHIPPED_MODELS, shipped_model_path
+    from nnmnist.models.weights import SHIPPED_MODELS, shipped_model_path
 
     from_env = option is not None and str(option) == os.environ.get("NNMNIST_WEIGHTS")
     if option is not None and not (model is not None and from_env):  # --model beats the env
@@ -302,8 +302,8 @@ def load_network(
 ) -> tuple[Any, Path, str]:
     """The weights to read, loaded, with the activation override applied, and said on stderr:
     (network, path, label for messages)."""
-    from nnmnist import render
-    from nnmnist.weights import load_weights
+    from nnmnist.models.weights import load_weights
+    from nnmnist.present import terminal as render
 
     path = resolve_weights(option, model)
     net = load_weights(path, spec)
@@ -344,7 +344,7 @@ def _with_activation(net: Any, activation: str) -> Any:
 
 
 def weights_label(path: Path) -> str:
-    from nnmnist.weights import is_shipped_model
+    from nnmnist.models.weights import is_shipped_model
 
     return f"the shipped model {path.name}" if is_shipped_model(path) else str(path)
 
@@ -380,7 +380,7 @@ def writable_weights_target(path: Path, readable: bool = True) -> None:
     """The checks init, train and export make before any work: not a folder, not the shipped
     model; with readable (init, train), a format nnmnist reads back (not .onnx)."""
     from nnmnist.errors import NnmnistError
-    from nnmnist.weights import is_shipped_model
+    from nnmnist.models.weights import is_shipped_model
 
     if readable and path.suffix.lower() == ".onnx":
         raise NnmnistError(

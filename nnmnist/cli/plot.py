@@ -90,8 +90,8 @@ def plot(
 
         nnmnist plot errors --limit 2000 -o misread.png
     """
-    from nnmnist import render
     from nnmnist.errors import NnmnistError
+    from nnmnist.present import terminal as render
 
     fmt = None
     if out is not None:
@@ -110,7 +110,7 @@ def plot(
     else:
         picture = _evaluated(kind, weights, model, arch_spec, activation, data, limit, fmt)
     if out is not None and picture is not None:
-        from nnmnist.outputs import write_bytes
+        from nnmnist.io.outputs import write_bytes
 
         write_bytes(out, picture, force, "--out")
         render.message(f"wrote {out}")
@@ -119,8 +119,9 @@ def plot(
 def _activations(derivatives: bool, fmt: str | None) -> Any:
     import numpy as np
 
-    from nnmnist import plots, render
     from nnmnist.core import activations
+    from nnmnist.present import plots
+    from nnmnist.present import terminal as render
 
     if fmt is not None:
         return plots.save(plots.activations_figure(derivatives), fmt)
@@ -148,8 +149,9 @@ def _weights(
 ) -> Any:
     import numpy as np
 
-    from nnmnist import data as datasets
-    from nnmnist import plots, render
+    from nnmnist.io import mnist as datasets
+    from nnmnist.present import plots
+    from nnmnist.present import terminal as render
 
     net, _, label = load_network(weights, activation, model=model, spec=spec)
     digit = None
@@ -176,7 +178,8 @@ def _weights(
 
 
 def _history(weights: Any, model: Any, spec: Any, fmt: Any) -> Any:
-    from nnmnist import plots, render
+    from nnmnist.present import plots
+    from nnmnist.present import terminal as render
 
     net, _, label = load_network(weights, None, model=model, spec=spec)
     history = net.meta.get("history") or []
@@ -211,11 +214,12 @@ def _evaluated(
     """Evaluate on the MNIST test split, then draw its confusion matrix or its misread digits."""
     import numpy as np
 
-    from nnmnist import data as datasets
-    from nnmnist import plots, render
+    from nnmnist.core.evaluation import evaluate
     from nnmnist.core.network import forward
-    from nnmnist.evaluation import evaluate
-    from nnmnist.report import find_mistakes
+    from nnmnist.io import mnist as datasets
+    from nnmnist.present import plots
+    from nnmnist.present import terminal as render
+    from nnmnist.present.report import find_mistakes
 
     net, _, label = load_network(weights, activation, "evaluating", model=model, spec=spec)
     ds = datasets.load(data, "test")

@@ -161,9 +161,9 @@ def predict(
 
         nnmnist predict digits.npy t10k-images-idx3-ubyte.gz --format jsonl
     """
-    from nnmnist import render
-    from nnmnist.outputs import prepare_folder
-    from nnmnist.reading import register_inputs
+    from nnmnist.io.outputs import prepare_folder
+    from nnmnist.io.reading import register_inputs
+    from nnmnist.present import terminal as render
 
     if old_output is not None:
         notice("--output is now --parts; --output goes in the next release")
@@ -228,7 +228,7 @@ def _check_usage(
     save_preprocessed: Path | None,
     parts: Path | None,
 ) -> None:
-    from nnmnist.inputs import STDIN
+    from nnmnist.engines.inputs import STDIN
 
     if not inputs:
         raise typer.BadParameter("give one or more input files or folders, or - for standard input")
@@ -249,8 +249,8 @@ def _check_usage(
 def _collect(inputs: list[str]) -> tuple[list[str], Any]:
     """The inputs with folders walked, patterns expanded and paths on stdin read; and stdin
     itself when it holds pixel data."""
+    from nnmnist.engines.inputs import STDIN, expand, peekable, stdin_holds_paths, stdin_paths
     from nnmnist.errors import DataError
-    from nnmnist.inputs import STDIN, expand, peekable, stdin_holds_paths, stdin_paths
 
     stdin = peekable(sys.stdin.buffer) if STDIN in inputs else None
     specs: list[str] = []
@@ -266,12 +266,12 @@ def _collect(inputs: list[str]) -> tuple[list[str], Any]:
 
 def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     """Predict batch by batch in this process; returns the failed inputs' messages."""
-    from nnmnist import render
     from nnmnist.core.network import forward
+    from nnmnist.engines.inputs import ImageOptions, iter_placed, why_failed
     from nnmnist.errors import DataError
-    from nnmnist.formats import BlankRows, csv_header, predict_lines
-    from nnmnist.inputs import ImageOptions, iter_placed, why_failed
-    from nnmnist.outputs import FileNames
+    from nnmnist.io.formats import BlankRows, csv_header, predict_lines
+    from nnmnist.io.outputs import FileNames
+    from nnmnist.present import terminal as render
 
     failures: list[str] = []  # why each input that failed did
 
@@ -307,7 +307,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
             )
             pictures = [i for i in range(len(names)) if i not in failed]
             if s.save_preprocessed is not None:
-                from nnmnist.images import save_digit  # Pillow, only for pictures
+                from nnmnist.vision.images import save_digit  # Pillow, only for pictures
 
                 for i in pictures:
                     target = s.save_preprocessed / file_name(names[i])
@@ -338,11 +338,12 @@ def _on_dask(
     """The same lines through the Dask engine, chunk by chunk, in order."""
     import json
 
-    from nnmnist import distributed, render
-    from nnmnist.atomic import write_file
-    from nnmnist.formats import BlankRows, csv_header
-    from nnmnist.inputs import ImageOptions
-    from nnmnist.outputs import other_parts, prepare_folder
+    from nnmnist.engines import distributed
+    from nnmnist.engines.inputs import ImageOptions
+    from nnmnist.io.atomic import write_file
+    from nnmnist.io.formats import BlankRows, csv_header
+    from nnmnist.io.outputs import other_parts, prepare_folder
+    from nnmnist.present import terminal as render
 
     failures: list[str] = []  # why each input that failed did
     messages: list[str] = []  # and what it was told
@@ -410,12 +411,12 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     bottom, a space between them)."""
     import numpy as np
 
-    from nnmnist import render
     from nnmnist.core.network import forward
+    from nnmnist.engines.inputs import why_failed
     from nnmnist.errors import DataError
-    from nnmnist.formats import NUMBER_HEADER, number_line, unread_number_line
-    from nnmnist.images import gate_number, ink_picture, load_image, split_lines
-    from nnmnist.inputs import why_failed
+    from nnmnist.io.formats import NUMBER_HEADER, number_line, unread_number_line
+    from nnmnist.present import terminal as render
+    from nnmnist.vision.images import gate_number, ink_picture, load_image, split_lines
 
     failures: list[str] = []
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()

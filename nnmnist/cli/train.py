@@ -191,10 +191,11 @@ def train(
 
         nnmnist train --from photos --data my-digits/ -o mine.npz
     """
-    from nnmnist import __version__, render
-    from nnmnist import data as datasets
+    from nnmnist import __version__
     from nnmnist.errors import NnmnistError
-    from nnmnist.training import (
+    from nnmnist.io import mnist as datasets
+    from nnmnist.present import terminal as render
+    from nnmnist.training.trainer import (
         TrainConfig,
         Trainer,
         budget_problem,
@@ -270,7 +271,7 @@ def train(
     )
     _run_and_report(trainer, meta, out, ckpt, force or resume, fmt, report)
     if not keep_checkpoint:
-        from nnmnist.atomic import remove_own
+        from nnmnist.io.atomic import remove_own
 
         remove_own(ckpt)  # finished: nothing to resume (only a checkpoint this run wrote)
 
@@ -319,7 +320,7 @@ def _resumed_config(ctx: typer.Context, config: Any) -> Any:
     larger --epochs is applied and said."""
     import dataclasses
 
-    from nnmnist import render
+    from nnmnist.present import terminal as render
 
     saved = config.to_dict()
     for name in _SETTINGS:
@@ -375,8 +376,8 @@ def _refuse_existing(targets: tuple[Path, ...], force: bool) -> None:
 
 def _checkpoint(ckpt: Path) -> tuple[dict[str, Any], Any]:
     from nnmnist.errors import NnmnistError
-    from nnmnist.training import checkpoint_config
-    from nnmnist.weights import read_checkpoint
+    from nnmnist.models.weights import read_checkpoint
+    from nnmnist.training.trainer import checkpoint_config
 
     if not ckpt.exists():
         raise NnmnistError(f"{ckpt}: no checkpoint to resume from; train without --resume")
@@ -409,12 +410,12 @@ def _run_and_report(
     score the best epoch on the bundled test split and report."""
     import numpy as np
 
-    from nnmnist import data as datasets
-    from nnmnist import render
-    from nnmnist.atomic import RefusedTarget, write_file
+    from nnmnist.core.evaluation import evaluate as run_evaluation
     from nnmnist.errors import NnmnistError
-    from nnmnist.evaluation import evaluate as run_evaluation
-    from nnmnist.weights import save_weights
+    from nnmnist.io import mnist as datasets
+    from nnmnist.io.atomic import RefusedTarget, write_file
+    from nnmnist.models.weights import save_weights
+    from nnmnist.present import terminal as render
 
     def save_best() -> None:
         from dataclasses import asdict
@@ -457,7 +458,7 @@ def _run_and_report(
     test = datasets.load("bundled", "test")
     collect = None
     if report is not None:  # the report's misread digits, kept as the evaluation goes
-        from nnmnist.report import MistakeCollector
+        from nnmnist.present.report import MistakeCollector
 
         collect = MistakeCollector(test.labels)
     result = run_evaluation(
@@ -503,10 +504,10 @@ def _write_report(
     """The run as one HTML page: curves and epochs on top, then the test evaluation."""
     from dataclasses import asdict
 
-    from nnmnist import render
-    from nnmnist import report as pages
-    from nnmnist.inputs import row_names
-    from nnmnist.outputs import write_text
+    from nnmnist.engines.inputs import row_names
+    from nnmnist.io.outputs import write_text
+    from nnmnist.present import report as pages
+    from nnmnist.present import terminal as render
 
     net = trainer.best_network()
     history = [asdict(r) for r in trainer.history]

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.errors import DataError
-from nnmnist.reading import open_file
+from nnmnist.io.reading import open_file
 
 UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"

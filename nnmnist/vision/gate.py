@@ -34,7 +34,7 @@ NOT_A_DIGIT = 0.95
 
 @functools.cache
 def _gate() -> Any:
-    from nnmnist.weights import load_weights, shipped_file
+    from nnmnist.models.weights import load_weights, shipped_file
 
     path = shipped_file(GATE_FILE)
     return None if path is None else load_weights(path, outputs=GATE_OUTPUTS)

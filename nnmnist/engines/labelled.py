@@ -23,10 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nnmnist import idx
-from nnmnist.data import MAX_DATASET_IMAGES
-from nnmnist.errors import DataError
-from nnmnist.inputs import (
+from nnmnist.engines.inputs import (
     NPZ_IMAGES,
     NPZ_LABELS,
     ImageOptions,
@@ -39,8 +36,11 @@ from nnmnist.inputs import (
     sniff,
     to_pixels,
 )
-from nnmnist.npyfile import check_npz
-from nnmnist.reading import bounded_lines, open_file, text_stream
+from nnmnist.errors import DataError
+from nnmnist.io import idx
+from nnmnist.io.mnist import MAX_DATASET_IMAGES
+from nnmnist.io.npyfile import check_npz
+from nnmnist.io.reading import bounded_lines, open_file, text_stream
 
 MAX_IMAGES = MAX_DATASET_IMAGES
 DIGITS = tuple(str(d) for d in range(10))
@@ -136,8 +136,8 @@ def _folder(
 ) -> Part:
     """The pictures of a folder named by digit; a picture refused is kept (a zero row, its
     kind in the refused map) when on_error is given, as evaluate counts every input."""
+    from nnmnist.engines.inputs import IMAGE_SUFFIXES
     from nnmnist.errors import Refused
-    from nnmnist.inputs import IMAGE_SUFFIXES
 
     refused: dict[int, str] = {}
     names: list[str] = []

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nnmnist import idx
-from nnmnist.atomic import write_file
 from nnmnist.errors import DataError, SourceUnavailableError
-from nnmnist.npyfile import load_npz
-from nnmnist.reading import open_file
+from nnmnist.io import idx
+from nnmnist.io.atomic import write_file
+from nnmnist.io.npyfile import load_npz
+from nnmnist.io.reading import open_file
 
-BUNDLED_DIR = Path(__file__).parent / "bundled"
+BUNDLED_DIR = Path(__file__).parent.parent / "bundled"
 N_TRAIN, N_TEST = 60_000, 10_000
 SPLITS = ("test", "notebook", "train")
 OPENML_TIMEOUT = 30.0

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from nnmnist.reading import INPUTS, file_identity
+from nnmnist.io.reading import INPUTS, file_identity
 
 MARKER = ".nnmnist-"  # in every temporary's name: .NAME.nnmnist-RANDOM.tmp
 MAX_NAME_IN_TEMPORARY = 120  # characters of the target's name kept (names end at 255 bytes)

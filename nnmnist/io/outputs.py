@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from nnmnist.errors import NnmnistError
-from nnmnist.formats import printable
+from nnmnist.io.formats import printable
 
 
 def prepare_folder(folder: Path, force: bool, option: str) -> None:
@@ -32,7 +32,7 @@ def prepare_folder(folder: Path, force: bool, option: str) -> None:
                 "to write into it"
             )
         return
-    from nnmnist.atomic import make_folder
+    from nnmnist.io.atomic import make_folder
 
     try:
         make_folder(folder)
@@ -80,7 +80,7 @@ def other_parts(folder: Path, written: set[str]) -> list[str]:
 def write_bytes(path: Path, data: bytes, force: bool, option: str) -> None:
     """One file a command makes (a report, a picture), written whole or not at all through the
     atomic writer; an existing file only with --force, and never one of the run's inputs."""
-    from nnmnist.atomic import RefusedTarget, make_folder, write_file
+    from nnmnist.io.atomic import RefusedTarget, make_folder, write_file
 
     if path.is_dir():
         raise NnmnistError(f"{path}: is a folder; give {option} a file name")

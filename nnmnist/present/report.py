@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from nnmnist.core.evaluation import Evaluation
 from nnmnist.core.metrics import precision_recall
-from nnmnist.evaluation import Evaluation
-from nnmnist.formats import printable
+from nnmnist.io.formats import printable
 
 MISTAKES_SHOWN = 100  # the most confident mistakes, on top
 PER_PAIR = 60  # misread digits shown under each (true, predicted) cell

@@ -17,15 +17,15 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from nnmnist.atomic import RefusedTarget, make_folder, write_file
 from nnmnist.core import arch
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import UnsafeFileError, WeightsError
-from nnmnist.formats import printable
-from nnmnist.npyfile import load_npz
-from nnmnist.picklefile import parse_pickle
-from nnmnist.reading import MAX_WEIGHTS_BYTES, open_file, parse_json, read_capped, read_file
+from nnmnist.io.atomic import RefusedTarget, make_folder, write_file
+from nnmnist.io.formats import printable
+from nnmnist.io.npyfile import load_npz
+from nnmnist.io.picklefile import parse_pickle
+from nnmnist.io.reading import MAX_WEIGHTS_BYTES, open_file, parse_json, read_capped, read_file
 
 _KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
 META_KEY = "meta"
@@ -53,7 +53,7 @@ def shipped_model_path(name: str | None = None) -> Path | None:
 
 def shipped_file(file: str) -> Path | None:
     """A file shipped in weights/ (installed as nnmnist/shipped/), or None if it is missing."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent
     for candidate in (here / "shipped" / file, here.parent / "weights" / file):
         if candidate.is_file():
             return candidate
@@ -94,7 +94,7 @@ def load_weights(
 
 
 def _looks_like_safetensors(head: bytes, f: BinaryIO) -> bool:
-    from nnmnist.interchange import looks_like_safetensors
+    from nnmnist.models.interchange import looks_like_safetensors
 
     size = os.fstat(f.fileno()).st_size
     return looks_like_safetensors(head, size)
@@ -104,7 +104,7 @@ def _read_safetensors(path: Path, data: bytes, spec: str | None) -> dict[str, An
     import warnings
 
     from nnmnist.errors import InputNotice
-    from nnmnist.interchange import from_safetensors
+    from nnmnist.models.interchange import from_safetensors
 
     obj, note = from_safetensors(data, str(path), spec)
     if note:
@@ -435,7 +435,7 @@ def save_weights(
     if not _plain(obj[META_KEY]):
         raise WeightsError(f"{path}: meta must be plain strings and numbers")
     if fmt in ("onnx", "safetensors"):  # built in memory first: a missing package writes nothing
-        from nnmnist import interchange
+        from nnmnist.models import interchange
 
         encoded = (
             interchange.onnx_bytes(net) if fmt == "onnx" else interchange.safetensors_bytes(obj)

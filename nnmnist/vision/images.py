@@ -22,9 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nnmnist import gate
 from nnmnist.errors import DataError, ImageError, Refused
-from nnmnist.reading import MAX_IMAGE_FILE_BYTES, open_file
+from nnmnist.io.reading import MAX_IMAGE_FILE_BYTES, open_file
+from nnmnist.vision import gate
 
 # Decoding is bounded by bytes, not pixels, and checked from the header before a pixel is
 # decoded: 64 MB is a 16-megapixel colour picture (Pillow keeps RGB in 4 bytes a pixel) or a
@@ -1040,7 +1040,7 @@ def save_stages(
     stages: dict[str, NDArray[Any]], folder: Path, stem: str, *, overwrite: bool = False
 ) -> None:
     """Write each recorded stage as an 8-bit grey PNG, STEM-STAGE.png, through the one writer."""
-    from nnmnist.atomic import RefusedTarget, write_file
+    from nnmnist.io.atomic import RefusedTarget, write_file
 
     for stage, a in stages.items():
         img = a.astype(np.float32) if a.dtype == bool else np.clip(a, 0, 1)
@@ -1063,7 +1063,7 @@ def save_stages(
 def save_digit(pixels: NDArray[Any], path: Path, *, overwrite: bool = False) -> None:
     """Write 784 pixels (uint8 0-255, or floats in [0, 1]) as a 28x28 8-bit grey PNG, through
     the one writer (never over a link, an input or, without overwrite, an existing file)."""
-    from nnmnist.atomic import RefusedTarget, write_file
+    from nnmnist.io.atomic import RefusedTarget, write_file
 
     img = np.asarray(pixels).reshape(FIELD, FIELD)
     if img.dtype != np.uint8:

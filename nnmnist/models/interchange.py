@@ -23,8 +23,8 @@ from nnmnist.core import arch
 from nnmnist.core.layers import Activation, Affine, Conv, Dropout, Pool
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import WeightsError
-from nnmnist.formats import printable
-from nnmnist.reading import parse_json
+from nnmnist.io.formats import printable
+from nnmnist.io.reading import parse_json
 
 # ONNX operator set 13 (2021) is read by ONNX Runtime from 1.6 on, onnxruntime-web, TensorRT
 # and OpenVINO; IR version 7 is the oldest format that carries it.
@@ -171,7 +171,7 @@ def safetensors_bytes(obj: dict[str, Any]) -> bytes:
         from safetensors.numpy import save
     except ImportError:
         raise _missing("safetensors") from None
-    from nnmnist.weights import META_KEY
+    from nnmnist.models.weights import META_KEY
 
     meta = obj[META_KEY]
     tensors = {k: np.ascontiguousarray(v) for k, v in obj.items() if k != META_KEY}
@@ -393,7 +393,7 @@ def from_sklearn(clf: Any) -> Network:
         raise WeightsError(f"unknown activation {getattr(clf, 'activation', None)!r}")
     if getattr(clf, "out_activation_", "softmax") != "softmax":
         raise WeightsError(f"the output activation is {clf.out_activation_}, not softmax")
-    from nnmnist.weights import network_from_dict
+    from nnmnist.models.weights import network_from_dict
 
     obj: dict[str, Any] = {"meta": {"activation": hidden, "source": "scikit-learn MLPClassifier"}}
     for i, (w, b) in enumerate(zip(coefs, intercepts, strict=True), start=1):

@@ -20,10 +20,10 @@ from typing import IO, Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from nnmnist import idx
 from nnmnist.errors import DataError, InputNotice, Refused
-from nnmnist.npyfile import NpyHeader, check_npy, check_npz
-from nnmnist.reading import (
+from nnmnist.io import idx
+from nnmnist.io.npyfile import NpyHeader, check_npy, check_npz
+from nnmnist.io.reading import (
     MAX_LOADED_BYTES,
     MAX_PATH_LINE,
     bounded_lines,
@@ -404,13 +404,13 @@ def stdin_paths(stdin: BinaryIO) -> Iterator[str]:
 
 
 def image_batch(path: Path, spec: str, options: ImageOptions) -> Batch:
-    from nnmnist import images as imagefiles
+    from nnmnist.vision import images as imagefiles
 
     return _image_rows(imagefiles.load_image(path, spec), spec, options)
 
 
 def _image_rows(im: Any, spec: str, options: ImageOptions) -> Batch:
-    from nnmnist import images as imagefiles
+    from nnmnist.vision import images as imagefiles
 
     gate_later = options.gate_later and not options.raw and not options.any_shape
     try:
@@ -480,8 +480,8 @@ def _iter_idx(blocks: Iterator[NDArray[np.uint8]], name: str) -> Iterator[Batch]
 
 def _iter_stream(stream: BinaryIO, head: bytes, name: str, batch_size: int) -> Iterator[Batch]:
     if looks_like_image(Path(""), head):  # a picture piped in: read by content, bounded
-        from nnmnist.images import open_image
-        from nnmnist.reading import MAX_IMAGE_FILE_BYTES
+        from nnmnist.io.reading import MAX_IMAGE_FILE_BYTES
+        from nnmnist.vision.images import open_image
 
         data = read_capped(stream, name, DataError, MAX_IMAGE_FILE_BYTES)
         yield _image_rows(open_image(io.BytesIO(data), name), name, ImageOptions())
@@ -617,7 +617,7 @@ def _gated(
     without)."""
     if not rows:
         return names, pixels, failed
-    from nnmnist.images import gate_refusals
+    from nnmnist.vision.images import gate_refusals
 
     refused = gate_refusals(pixels[rows], [names[row] for row in rows])
     for _, error in refused:

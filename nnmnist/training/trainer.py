@@ -30,7 +30,7 @@ from nnmnist.core.network import (
     predict,
 )
 from nnmnist.core.optim import OPTIMIZERS, Optimizer
-from nnmnist.reading import parse_json
+from nnmnist.io.reading import parse_json
 
 
 @dataclass(frozen=True)

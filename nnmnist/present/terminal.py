@@ -19,9 +19,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from nnmnist.core.evaluation import THRESHOLDS, BatchReport, Evaluation
 from nnmnist.core.metrics import precision_recall
-from nnmnist.evaluation import THRESHOLDS, BatchReport, Evaluation
-from nnmnist.formats import printable
+from nnmnist.io.formats import printable
 
 if TYPE_CHECKING:
     from rich.live import Live

@@ -23,14 +23,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from nnmnist import data as datasets
-from nnmnist import idx
-from nnmnist.atomic import write_file
+from nnmnist.core.evaluation import Evaluation, evaluate
 from nnmnist.core.network import Network
-from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
-from nnmnist.evaluation import Evaluation, evaluate
-from nnmnist.formats import SUFFIXES, BlankRows, predict_lines
-from nnmnist.inputs import (
+from nnmnist.engines.inputs import (
     Batch,
     ImageOptions,
     check_pixel_header,
@@ -42,8 +37,13 @@ from nnmnist.inputs import (
     to_pixels,
     why_failed,
 )
-from nnmnist.npyfile import check_npy
-from nnmnist.reading import open_file
+from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
+from nnmnist.io import idx
+from nnmnist.io import mnist as datasets
+from nnmnist.io.atomic import write_file
+from nnmnist.io.formats import SUFFIXES, BlankRows, predict_lines
+from nnmnist.io.npyfile import check_npy
+from nnmnist.io.reading import open_file
 
 INSTALL_HINT = "the dask engine needs the optional extra: pip install 'nnmnist[dask]'"
 
@@ -71,7 +71,7 @@ class Piece:
 
 def _count(spec: str) -> tuple[str, int, bool]:
     """(kind, number of images, single image) of an input, from its header alone."""
-    from nnmnist.inputs import looks_like_image
+    from nnmnist.engines.inputs import looks_like_image
 
     path = Path(spec)
     with open_file(path, spec, DataError) as f:

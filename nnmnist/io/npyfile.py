@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.errors import NnmnistError
-from nnmnist.reading import MAX_LOADED_BYTES, size_text
+from nnmnist.io.reading import MAX_LOADED_BYTES, size_text
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Weight files, the shipped models and their cards, interchange with ONNX, PyTorch, safetensors and scikit-learn."""

@@ -1,0 +1,1 @@
+"""The trainer, augmentation and fine-tuning: reports through callbacks, never prints."""
