@@ -365,8 +365,12 @@ def test_predict_lines_withholds_blank_and_unsure_rows_and_refuses_overflow():
     import numpy as np
 
     from nnmnist.core.network import Network
+    from nnmnist.engines.local import answer
     from nnmnist.errors import NonFiniteOutputs
-    from nnmnist.io.formats import BlankRows, predict_lines
+    from nnmnist.io.formats import BlankRows
+
+    def predict_lines(net, names, pixels, fmt, top_k, min_confidence=0.0, blanks=None):
+        return answer(net, names, pixels, min_confidence, blanks).lines(fmt, top_k)
 
     w = np.zeros((784, 10), np.float32)
     w[0, 3] = 50.0

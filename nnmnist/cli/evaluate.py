@@ -138,6 +138,7 @@ def evaluate(
         nnmnist evaluate --report report.html
     """
     from nnmnist.engines.inputs import ImageOptions
+    from nnmnist.engines.local import as_they_would_be
     from nnmnist.io import mnist as datasets
     from nnmnist.io.formats import printable
     from nnmnist.io.outputs import prepare_folder
@@ -177,7 +178,7 @@ def evaluate(
         else:
             collect = _collector(labels, refused) if report is not None else None
             result = _locally(net, images, labels, batch_size, every, collect, refused)
-    seen = _as_they_would_be(ds.names, refused, invert) if refused and (errors or report) else {}
+    seen = as_they_would_be(ds.names, refused, invert) if refused and (errors or report) else {}
     if errors is not None:
         _write_errors(net, ds, limit, errors, force, refused, seen)
     if report is not None:
@@ -238,17 +239,6 @@ def _own_data(inputs: list[str], failures: list[str], options: Any) -> Any:
     return labelled.load(inputs, options, on_error)
 
 
-def _as_they_would_be(
-    names: list[str], refused: dict[int, str], invert: bool | None
-) -> dict[int, Any]:
-    """The refused pictures (row -> 28x28 digit) as they would have been read, without the
-    checks that refused them; a blank one has none."""
-    from nnmnist.vision.images import unchecked_digit
-
-    found = {row: unchecked_digit(names[row], invert) for row in refused}
-    return {row: digit for row, digit in found.items() if digit is not None}
-
-
 def _write_errors(
     net: Any,
     ds: Any,
@@ -258,41 +248,18 @@ def _write_errors(
     refused: dict[int, str],
     seen: dict[int, Any],
 ) -> None:
-    """Each misclassified image as a PNG named by its index, true and predicted labels; each
-    refused one by its index, true label and kind, as it would have been read (seen)."""
-    import numpy as np
-
-    from nnmnist.core.network import predict
-    from nnmnist.io.outputs import FileNames
+    """Each misread image, and each refused one as it would have been read, as a PNG file
+    (engines.local.write_errors)."""
+    from nnmnist.engines.local import names_of, write_errors
     from nnmnist.present import terminal as render
-    from nnmnist.vision.images import save_digit
 
     images, labels = ds.images[:limit], ds.labels[:limit]
-    names = _names(ds, len(labels))
-    file_name = FileNames()
-    count = 0
-    for lo in range(0, len(labels), 1000):
-        guess, _ = predict(net, images[lo : lo + 1000])
-        for i in map(int, (guess != labels[lo : lo + 1000]).nonzero()[0]):
-            if lo + i in refused:  # no answer: written below
-                continue
-            k = lo + i
-            stem = f"{k:05d}-true{labels[k]}-pred{guess[i]}-{names[k]}"
-            save_digit(images[k], folder / file_name(stem), overwrite=force)
-            count += 1
-    for k, kind in sorted(refused.items()):
-        stem = f"{k:05d}-true{labels[k]}-refused-{kind.replace(' ', '-')}-{names[k]}"
-        pixels = seen.get(k, np.zeros((28, 28), np.uint8))  # blank: an empty square
-        save_digit(pixels, folder / file_name(stem), overwrite=force)
+    names = names_of(ds, len(labels))
+    count = write_errors(
+        net, images, labels, names, folder, refused=refused, seen=seen, overwrite=force
+    )
     shown = f" and {len(refused):,} refused" if refused else ""
     render.message(f"wrote {count} misclassified{shown} images to {folder}")
-
-
-def _names(ds: Any, n: int) -> list[str]:
-    """The evaluated images' names: the user's own files', or mnist-test:0, ... for MNIST."""
-    from nnmnist.engines.inputs import row_names
-
-    return getattr(ds, "names", None) or row_names(f"mnist-{ds.split}", 0, n)
 
 
 def _collector(labels: Any, refused: dict[int, str]) -> Any:
@@ -320,12 +287,13 @@ def _write_report(
     import sys
 
     from nnmnist.core.network import forward
+    from nnmnist.engines.local import names_of
     from nnmnist.io.outputs import write_text
     from nnmnist.present import report
     from nnmnist.present import terminal as render
 
     images, labels = ds.images[:limit], ds.labels[:limit]
-    names = _names(ds, len(labels))
+    names = names_of(ds, len(labels))
     if mistakes is None:
         mistakes = report.find_mistakes(lambda x: forward(net, x), images, labels)
     summary = {

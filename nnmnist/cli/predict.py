@@ -265,11 +265,12 @@ def _collect(inputs: list[str]) -> tuple[list[str], Any]:
 
 
 def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
-    """Predict batch by batch in this process; returns the failed inputs' messages."""
-    from nnmnist.core.network import forward
-    from nnmnist.engines.inputs import ImageOptions, iter_placed, why_failed
+    """Predict batch by batch in this process (engines.local), a line per input as each batch
+    is answered; returns the failed inputs' reasons."""
+    from nnmnist.engines.inputs import ImageOptions, why_failed
+    from nnmnist.engines.local import predict_inputs
     from nnmnist.errors import DataError
-    from nnmnist.io.formats import BlankRows, csv_header, predict_lines
+    from nnmnist.io.formats import BlankRows, csv_header
     from nnmnist.io.outputs import FileNames
     from nnmnist.present import terminal as render
 
@@ -283,40 +284,29 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     if s.fmt is Format.csv:
         render.write_lines([csv_header(s.top_k)])
     options = ImageOptions(
-        s.invert,
-        s.raw,
-        s.any_shape,
-        s.debug_stages,
-        FileNames(),
-        overwrite=s.force,
-        gate_later=True,
+        s.invert, s.raw, s.any_shape, s.debug_stages, FileNames(), s.force, gate_later=True
     )
     file_name = FileNames()
     blanks = BlankRows()
     with render.InputProgress(len(specs)) as progress:
-        for names, pixels, failed in iter_placed(
+        for done in predict_inputs(
+            net,
             specs,
-            s.batch_size,
-            stdin,
-            images=options,
+            batch_size=s.batch_size,
+            stdin=stdin,
+            options=options,
+            min_confidence=s.min_confidence,
+            blanks=blanks,
             on_error=on_error,
             on_input=lambda _: progress.step(),  # as each file is read, within a batch
         ):
-            lines = predict_lines(
-                net, names, pixels, s.fmt.value, s.top_k, s.min_confidence, blanks, failed
-            )
-            pictures = [i for i in range(len(names)) if i not in failed]
+            lines = done.lines(s.fmt.value, s.top_k)
             if s.save_preprocessed is not None:
-                from nnmnist.vision.images import save_digit  # Pillow, only for pictures
-
-                for i in pictures:
-                    target = s.save_preprocessed / file_name(names[i])
-                    save_digit(pixels[i], target, overwrite=s.force)
+                _save_pictures(done, s.save_preprocessed, file_name, s.force)
             if s.show:  # each digit, then its result line
-                probs = forward(net, pixels)  # (b, 10)
-                for i, name in enumerate(names):
-                    if i not in failed:
-                        render.show_digit(show_console, name, pixels[i], probs[i])
+                for i, name in enumerate(done.names):
+                    if i not in done.failed:
+                        render.show_digit(show_console, name, done.pixels[i], done.probs[i])
                     render.write_lines(lines[i : i + 1])
             else:
                 render.write_lines(lines)
@@ -325,6 +315,14 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
         failures.append("refused: blank")
         render.refusal(message)
     return failures
+
+
+def _save_pictures(done: Any, folder: Path, file_name: Any, force: bool) -> None:
+    from nnmnist.vision.images import save_digit  # Pillow, only for pictures
+
+    for i, name in enumerate(done.names):
+        if i not in done.failed:
+            save_digit(done.pixels[i], folder / file_name(name), overwrite=force)
 
 
 def _on_dask(
@@ -408,41 +406,27 @@ def _on_dask(
 
 def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     """--number: one line per picture, the digits read left to right (lines of writing top to
-    bottom, a space between them)."""
-    import numpy as np
-
-    from nnmnist.core.network import forward
+    bottom, a space between them), by engines.local.read_numbers."""
     from nnmnist.engines.inputs import why_failed
-    from nnmnist.errors import DataError
+    from nnmnist.engines.local import read_numbers
     from nnmnist.io.formats import NUMBER_HEADER, number_line, unread_number_line
     from nnmnist.present import terminal as render
-    from nnmnist.vision.images import gate_number, ink_picture, load_image, split_lines
 
     failures: list[str] = []
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
     if s.fmt is Format.csv:
         render.write_lines([NUMBER_HEADER])
-    for spec in specs:
-        if spec == "-":  # pixel data on stdin, not a list of paths
-            raise DataError("-: --number reads picture files (their paths may come on stdin)")
-        try:
-            with load_image(spec) as im:
-                lines = split_lines(im, s.invert, spec, read=lambda x: forward(net, x))
-                parts = [d for line in lines for d in line]
-                digits = np.stack([d for _, d in parts]).reshape(len(parts), 784)
-                if not s.any_shape:
-                    gate_number(digits, spec)
-                ink = ink_picture(im, s.invert) if s.show else None
-        except DataError as exc:
-            failures.append(why_failed(exc))
-            render.failure(exc)
+    for spec, read in read_numbers(
+        net, specs, invert=s.invert, any_shape=s.any_shape, with_ink=s.show
+    ):
+        if isinstance(read, Exception):
+            failures.append(why_failed(read))
+            render.failure(read)
             render.write_lines([unread_number_line(spec, s.fmt.value, failures[-1])])
             continue
-        probs = forward(net, digits)
-        boxes = [b for b, _ in parts]
-        if ink is not None:
-            render.show_number(show_console, spec, ink[0], boxes, probs, ink[1])
-        sizes = [len(line) for line in lines]
-        render.write_lines([number_line(spec, boxes, probs, s.fmt.value, sizes)])
+        if read.ink is not None:
+            render.show_number(show_console, spec, read.ink[0], read.boxes, read.probs, read.ink[1])
+        line = number_line(spec, read.boxes, read.probs, s.fmt.value, read.line_sizes)
+        render.write_lines([line])
     sys.stdout.flush()
     return failures

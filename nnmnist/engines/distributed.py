@@ -37,11 +37,12 @@ from nnmnist.engines.inputs import (
     to_pixels,
     why_failed,
 )
+from nnmnist.engines.local import answer
 from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
 from nnmnist.io import idx
 from nnmnist.io import mnist as datasets
 from nnmnist.io.atomic import write_file
-from nnmnist.io.formats import SUFFIXES, BlankRows, predict_lines
+from nnmnist.io.formats import SUFFIXES, BlankRows
 from nnmnist.io.npyfile import check_npy
 from nnmnist.io.reading import open_file
 
@@ -203,16 +204,15 @@ def predict_chunk(
         pixels = merge_blocks(blocks)
         with _same_blas(blas):
             for lo in range(0, len(names), batch_size):
-                lines += predict_lines(
+                answers = answer(
                     net,
                     names[lo : lo + batch_size],
                     pixels[lo : lo + batch_size],
-                    fmt,
-                    top_k,
                     min_confidence,
                     blanks,
                     {i - lo: why for i, why in failed.items() if lo <= i < lo + batch_size},
                 )
+                lines += answers.lines(fmt, top_k)
     text = "".join(line + "\n" for line in lines)
     if out_file is not None:
         data = text.encode()

@@ -1,6 +1,6 @@
 """Result lines for predict: text, CSV and JSON Lines. Plain Python, no terminal.
 
-Both engines (local, and Dask's workers) produce their output through predict_lines, so the
+Both engines (local, and Dask's workers) produce their output through answer_lines, so the
 same images give the same bytes whichever runs them.
 """
 
@@ -14,9 +14,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-
-from nnmnist.core.network import Network, forward
-from nnmnist.errors import NonFiniteOutputs
 
 SUFFIXES = {"text": "txt", "csv": "csv", "jsonl": "jsonl"}  # for files of results
 # What must not reach a terminal or a result line as it is: control characters (ESC, tab,
@@ -49,50 +46,24 @@ def printable_names(names: list[str]) -> list[str]:
     return names
 
 
-def predict_lines(
-    net: Network,
+def answer_lines(
     names: list[str],
-    pixels: NDArray[Any],
+    probs: NDArray[Any],
+    reasons: list[str | None],
+    failed: dict[int, str],
     fmt: str,
     top_k: int,
-    min_confidence: float = 0.0,
-    blanks: BlankRows | None = None,
-    failed: dict[int, str] | None = None,
 ) -> list[str]:
-    """Run one batch through the network and format a line per image; an image whose best
-    probability is below min_confidence gets no label (rejected), its probabilities still shown.
-    A row with no ink gets no label either, and is counted in blanks. failed: rows that hold
-    no picture (an input refused or not read, kept in its place), with the reason: no label,
-    no probabilities, the reason."""
-    with np.errstate(over="ignore", invalid="ignore"):  # checked just below, per image
-        probs = forward(net, pixels)  # (b, 10)
-    if not np.isfinite(probs).all():
-        bad = int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])
-        raise NonFiniteOutputs(
-            f"the weights give NaN or infinite outputs for {printable(names[bad])} "
-            "(they are too large to compute with)"
-        )
+    """A result line per image of an answered batch (engines.local.answer): the top_k labels
+    and their probabilities; a row with a reason has no label, and a failed row (no picture at
+    all) no probabilities either."""
     if top_k == 1:
         labels = probs.argmax(axis=1)[:, None]  # (b, 1)
     else:
         labels = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]  # (b, k), best first
     best = np.take_along_axis(probs, labels, axis=1)
-    blank = blank_rows(pixels)  # no ink at all: no label, as for a blank picture
-    if failed:
-        blank[list(failed)] = False
-    if blanks is not None:
-        blanks.add(names, blank)
-    unsure = best[:, 0] < min_confidence if min_confidence > 0 else None
-    if not (failed or blank.any() or (unsure is not None and unsure.any())):
+    if not any(r is not None for r in reasons):
         return prediction_lines(names, labels, best, fmt)
-    reasons: list[str | None] = [None] * len(names)
-    if unsure is not None:
-        for i in np.flatnonzero(unsure).tolist():
-            reasons[i] = UNSURE
-    for i in np.flatnonzero(blank).tolist():
-        reasons[i] = "refused: blank"
-    for i, why in (failed or {}).items():
-        reasons[i] = why
     return prediction_lines(names, labels, best, fmt, reasons=reasons, unread=failed)
 
 
