@@ -326,21 +326,14 @@ def load_network(
 
 def _with_activation(net: Any, activation: str) -> Any:
     """The network with every hidden activation replaced (--activation)."""
-    import dataclasses
-
-    from nnmnist.core.layers import Activation
+    from nnmnist.models.weights import with_activation
 
     if activation not in activation_names():
         raise typer.BadParameter(
             f"{activation!r} is not one of {', '.join(activation_names())}",
             param_hint="--activation",
         )
-    if net.layers is None:
-        return dataclasses.replace(net, hidden=activation)
-    layers = tuple(
-        Activation(activation) if isinstance(layer, Activation) else layer for layer in net.layers
-    )
-    return dataclasses.replace(net, layers=layers)
+    return with_activation(net, activation)
 
 
 def weights_label(path: Path) -> str:
@@ -377,17 +370,7 @@ def naming_the_weights(label: str) -> Iterator[None]:
 
 
 def writable_weights_target(path: Path, readable: bool = True) -> None:
-    """The checks init, train and export make before any work: not a folder, not the shipped
-    model; with readable (init, train), a format nnmnist reads back (not .onnx)."""
-    from nnmnist.errors import NnmnistError
-    from nnmnist.models.weights import is_shipped_model
+    """The checks init, train and export make before any work (models.weights.check_target)."""
+    from nnmnist.models.weights import check_target
 
-    if readable and path.suffix.lower() == ".onnx":
-        raise NnmnistError(
-            f"{path}: nnmnist writes ONNX graphs but does not read them back; write .npz "
-            "(or .pkl, .safetensors), then nnmnist export it to .onnx"
-        )
-    if path.is_dir():
-        raise NnmnistError(f"{path}: is a folder; give a file name such as {path / 'w.npz'}")
-    if is_shipped_model(path):
-        raise NnmnistError(f"{path}: is the shipped model; write your own weights elsewhere")
+    check_target(path, readable)

@@ -459,3 +459,33 @@ def save_weights(
         raise WeightsError(
             f"{path}: cannot write ({exc.strerror or exc}); nothing was changed"
         ) from None
+
+
+def with_activation(net: Network, activation: str) -> Network:
+    """The network with every hidden activation replaced (--activation)."""
+    import dataclasses
+
+    from nnmnist.core.layers import Activation
+
+    if activation not in HIDDEN_ACTIVATIONS:
+        raise WeightsError(f"{activation!r} is not one of {', '.join(HIDDEN_ACTIVATIONS)}")
+    if net.layers is None:
+        return dataclasses.replace(net, hidden=activation)
+    layers = tuple(
+        Activation(activation) if isinstance(layer, Activation) else layer for layer in net.layers
+    )
+    return dataclasses.replace(net, layers=layers)
+
+
+def check_target(path: Path, readable: bool = True) -> None:
+    """The checks made before weights are written: not a folder, not a shipped model; with
+    readable (init, train, Model.save), a format nnmnist reads back (not .onnx)."""
+    if readable and path.suffix.lower() == ".onnx":
+        raise WeightsError(
+            f"{path}: nnmnist writes ONNX graphs but does not read them back; write .npz "
+            "(or .pkl, .safetensors), then export it to .onnx (nnmnist export, Model.export)"
+        )
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder; give a file name such as {path / 'w.npz'}")
+    if is_shipped_model(path):
+        raise WeightsError(f"{path}: is the shipped model; write your own weights elsewhere")

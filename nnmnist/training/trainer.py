@@ -138,7 +138,7 @@ class TrainConfig:
         return config
 
 
-def budget_problem(c: TrainConfig, outputs: int = N_CLASSES) -> str | None:
+def budget_problem(c: TrainConfig, outputs: int = N_CLASSES, inputs: int = N_INPUTS) -> str | None:
     """Why this configuration would pass the memory bounds, known before anything is
     allocated (None if it fits): at most arch.MAX_PARAMETERS parameters; a layer network's
     steps run in blocks of images that fit arch.TRAIN_BATCH_BYTES (one image at least must);
@@ -155,7 +155,7 @@ def budget_problem(c: TrainConfig, outputs: int = N_CLASSES) -> str | None:
                 "for one image of this network"
             )
         return None
-    sizes = (N_INPUTS, *c.hidden, outputs)
+    sizes = (inputs, *c.hidden, outputs)
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
     if params > arch.MAX_PARAMETERS:
         return (
@@ -336,11 +336,12 @@ class Trainer:
     # rows (the user's own digits) the validation rows are drawn from; None: all of them.
     start: Network | None = None
     val_pool: int | None = None
+    inputs: int = N_INPUTS  # pixels per image; another number for an MLP on other features
     anchor_params: list[NDArray[np.floating]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         c = self.config
-        if (problem := budget_problem(c, self.outputs)) is not None:
+        if (problem := budget_problem(c, self.outputs, self.inputs)) is not None:
             raise ValueError(problem)
         # One generator, in a fixed order: validation split, then weights, then every shuffle.
         self.rng = np.random.default_rng(c.seed)
@@ -354,7 +355,7 @@ class Trainer:
             )
         else:
             self.net = init_network(
-                (N_INPUTS, *c.hidden, self.outputs),
+                (self.inputs, *c.hidden, self.outputs),
                 scheme=c.init,
                 rng=self.rng,
                 hidden=c.activation,
