@@ -37,8 +37,8 @@ from nnmnist.vision.images import (
     gate_refusals,
     open_image,
     preprocess,
-    split_digits,
 )
+from nnmnist.vision.numbers import split_digits
 
 SIDE = 112  # pictures of 112x112: a digit of about 80 pixels on a sheet
 

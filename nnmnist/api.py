@@ -56,7 +56,11 @@ def load(
         path = weightfiles.shipped_model_path(name)
         if path is None:
             raise WeightsError(f"{name or 'the default model'}: this installation does not have it")
-    elif isinstance(name_or_path, str) and os.sep not in name_or_path and "." not in name_or_path:
+    elif (
+        isinstance(name_or_path, str)
+        and not any(c in name_or_path for c in (os.sep, "."))
+        and not Path(name_or_path).exists()
+    ):
         shipped = ", ".join(weightfiles.SHIPPED_MODELS)
         raise WeightsError(f"{name_or_path!r} is not a shipped model ({shipped}) nor a file")
     else:

@@ -204,3 +204,22 @@ def test_the_estimator_fine_tunes_a_shipped_model():
     assert clf.score(images[5000:6000], labels[5000:6000]) > 0.95
     with pytest.raises(ValueError, match="0-9"):
         MNISTClassifier(start_from="mlp", epochs=1).fit(images[:20], labels[:20] + 10)
+
+
+def test_readme_python_section_runs_as_a_doctest():
+    import doctest
+    import os
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```pycon\n(.*?)```", text, flags=re.S)
+    assert blocks, "the README has a Python section"
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        for i, block in enumerate(blocks):
+            runner.run(parser.get_doctest(block, {}, f"README-{i}", "README.md", 0))
+    finally:
+        os.chdir(here)
+    assert runner.failures == 0

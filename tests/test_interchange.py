@@ -355,7 +355,7 @@ def test_export_without_the_package_says_how_to_get_it(runner, tmp_path, monkeyp
 def test_a_scikit_learn_classifier_scores_the_same_in_nnmnist(tmp_path, test_split):
     from sklearn.neural_network import MLPClassifier
 
-    from nnmnist.models.interchange import from_sklearn
+    from nnmnist.models.sklearn_mlp import from_sklearn
 
     x, y = test_split.images, test_split.labels
     clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=12, random_state=0)

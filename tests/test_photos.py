@@ -79,7 +79,7 @@ def _number_picture(indexes, rng):
 def test_numbers_of_separated_digits_are_read(tmp_path):
     """README: 95 of 100 such numbers (2-6 digits, seed 0) read exactly; a quick 20 here."""
     from nnmnist.core.network import forward
-    from nnmnist.vision.images import split_digits
+    from nnmnist.vision.numbers import split_digits
 
     net = load_weights(shipped_model_path())
     rng = np.random.default_rng(3)
@@ -222,7 +222,7 @@ def test_a_number_on_two_lines_is_read_top_line_first(runner, tmp_path, monkeypa
 
 
 def test_number_refuses_noise_rather_than_reading_a_long_number():
-    from nnmnist.vision.images import split_digits
+    from nnmnist.vision.numbers import split_digits
 
     noise = np.random.default_rng(0).integers(0, 256, (400, 400)).astype(np.uint8)
     with pytest.raises(ImageError, match=r"ink scattered in [0-9,]+ marks \(noise, or no number\)"):

@@ -22,7 +22,7 @@ def fine_tune(
     """Parse what is fine-tuned on what, run it through the Trainer (train.py's loop, saves
     and checkpoints), and report."""
     from nnmnist import __version__
-    from nnmnist.cli.train import (
+    from nnmnist.cli.runs import (
         _checkpoint,
         _refuse_existing,
         _restore,

@@ -266,8 +266,8 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="A shipped model by name: photos (the default, most accurate), cnn (trained on "
-        "MNIST alone) or mlp (faster); nnmnist models lists them.",
+        help="A shipped model by name: writers (the default, most accurate), photos, cnn "
+        "(trained on MNIST alone) or mlp (faster); nnmnist models lists them.",
         show_default=False,
     ),
 ]
@@ -302,11 +302,11 @@ def load_network(
 ) -> tuple[Any, Path, str]:
     """The weights to read, loaded, with the activation override applied, and said on stderr:
     (network, path, label for messages)."""
-    from nnmnist.models.weights import load_weights
+    from nnmnist.api import load
     from nnmnist.present import terminal as render
 
     path = resolve_weights(option, model)
-    net = load_weights(path, spec)
+    net = load(path, arch=spec).net
     label = weights_label(path)
     if activation is not None:
         net = _with_activation(net, activation)

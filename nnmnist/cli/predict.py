@@ -267,8 +267,8 @@ def _collect(inputs: list[str]) -> tuple[list[str], Any]:
 def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     """Predict batch by batch in this process (engines.local), a line per input as each batch
     is answered; returns the failed inputs' reasons."""
+    from nnmnist.api import Model
     from nnmnist.engines.inputs import ImageOptions, why_failed
-    from nnmnist.engines.local import predict_inputs
     from nnmnist.errors import DataError
     from nnmnist.io.formats import BlankRows, csv_header
     from nnmnist.io.outputs import FileNames
@@ -289,8 +289,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     file_name = FileNames()
     blanks = BlankRows()
     with render.InputProgress(len(specs)) as progress:
-        for done in predict_inputs(
-            net,
+        for done in Model(net).iter_answers(
             specs,
             batch_size=s.batch_size,
             stdin=stdin,
@@ -407,8 +406,8 @@ def _on_dask(
 def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     """--number: one line per picture, the digits read left to right (lines of writing top to
     bottom, a space between them), by engines.local.read_numbers."""
+    from nnmnist.api import Model
     from nnmnist.engines.inputs import why_failed
-    from nnmnist.engines.local import read_numbers
     from nnmnist.io.formats import NUMBER_HEADER, number_line, unread_number_line
     from nnmnist.present import terminal as render
 
@@ -416,9 +415,10 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     show_console = render.out_console() if s.fmt is Format.text else render.err_console()
     if s.fmt is Format.csv:
         render.write_lines([NUMBER_HEADER])
-    for spec, read in read_numbers(
-        net, specs, invert=s.invert, any_shape=s.any_shape, with_ink=s.show
-    ):
+    numbers = Model(net).iter_numbers(
+        specs, invert=s.invert, any_shape=s.any_shape, with_ink=s.show
+    )
+    for spec, read in numbers:
         if isinstance(read, Exception):
             failures.append(why_failed(read))
             render.failure(read)

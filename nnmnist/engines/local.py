@@ -146,7 +146,8 @@ def read_number(
 ) -> Number:
     """One picture of a written number (a path, or an open PIL image) read left to right.
     Raises DataError (Refused for a number the gate or the shape checks turn down)."""
-    from nnmnist.vision.images import gate_number, ink_picture, load_image, split_lines
+    from nnmnist.vision.images import gate_number, load_image
+    from nnmnist.vision.numbers import ink_picture, split_lines
 
     image = load_image(picture, name) if isinstance(picture, str | Path) else picture
     with image as im:

@@ -1,8 +1,8 @@
 """Models to and from other tools: ONNX graphs, safetensors files, PyTorch state dicts and
-scikit-learn's MLPClassifier.
+scikit-learn's MLPClassifier (models/sklearn_mlp.py).
 
 Writing: `onnx_model(net)` builds an ONNX graph of the whole network with the `onnx` package
-and `safetensors_bytes(net)` a safetensors file with the `safetensors` package (both in the
+and `safetensors_bytes(arrays, meta)` a safetensors file with the `safetensors` package (both in the
 optional extra `nnmnist[interchange]`, imported only here). Reading safetensors needs neither:
 `read_safetensors` parses the format itself (8 bytes of header length, a JSON header, then the
 raw little-endian arrays), checking the header against the file's size before it reads an
@@ -163,18 +163,15 @@ def onnx_bytes(net: Network) -> bytes:
 # safetensors
 
 
-def safetensors_bytes(obj: dict[str, Any]) -> bytes:
-    """A weight file's dict (weights.network_to_dict: W1, b1, ... and meta) as safetensors:
+def safetensors_bytes(arrays: dict[str, Any], meta: dict[str, Any]) -> bytes:
+    """A weight file's arrays (W1, b1, ...) and meta (weights.network_to_dict) as safetensors:
     the arrays under their own names, the layer spec and the rest of the model's record in the
     header's metadata (strings, as the format wants)."""
     try:
         from safetensors.numpy import save
     except ImportError:
         raise _missing("safetensors") from None
-    from nnmnist.models.weights import META_KEY
-
-    meta = obj[META_KEY]
-    tensors = {k: np.ascontiguousarray(v) for k, v in obj.items() if k != META_KEY}
+    tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     data: bytes = save(tensors, metadata={META_SPEC: meta["arch"], META_JSON: json.dumps(meta)})
     return data
 
@@ -369,33 +366,3 @@ def _torch_pairs(
 
 # ---------------------------------------------------------------------------------------------
 # scikit-learn
-
-_SKLEARN_ACTIVATIONS = {
-    "relu": "relu",
-    "logistic": "sigmoid",
-    "tanh": "tanh",
-    "identity": "identity",
-}
-
-
-def from_sklearn(clf: Any) -> Network:
-    """A fitted sklearn.neural_network.MLPClassifier as an nnmnist Network: its coefs_ and
-    intercepts_ (already (in, out), nnmnist's layout) and its activation. The classifier must
-    have been fitted on pixels divided by 255, with the classes 0-9: nnmnist feeds it that."""
-    coefs, intercepts = getattr(clf, "coefs_", None), getattr(clf, "intercepts_", None)
-    if coefs is None or intercepts is None:
-        raise WeightsError("the classifier is not fitted (it has no coefs_)")
-    classes = [int(c) for c in getattr(clf, "classes_", [])]
-    if classes != list(range(N_CLASSES)):
-        raise WeightsError(f"the classifier's classes are {classes}, not the digits 0-9")
-    hidden = _SKLEARN_ACTIVATIONS.get(getattr(clf, "activation", ""))
-    if hidden is None:
-        raise WeightsError(f"unknown activation {getattr(clf, 'activation', None)!r}")
-    if getattr(clf, "out_activation_", "softmax") != "softmax":
-        raise WeightsError(f"the output activation is {clf.out_activation_}, not softmax")
-    from nnmnist.models.weights import network_from_dict
-
-    obj: dict[str, Any] = {"meta": {"activation": hidden, "source": "scikit-learn MLPClassifier"}}
-    for i, (w, b) in enumerate(zip(coefs, intercepts, strict=True), start=1):
-        obj[f"W{i}"], obj[f"b{i}"] = np.array(w), np.array(b)
-    return network_from_dict(obj, "the scikit-learn classifier")

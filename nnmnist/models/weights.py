@@ -438,7 +438,11 @@ def save_weights(
         from nnmnist.models import interchange
 
         encoded = (
-            interchange.onnx_bytes(net) if fmt == "onnx" else interchange.safetensors_bytes(obj)
+            interchange.onnx_bytes(net)
+            if fmt == "onnx"
+            else interchange.safetensors_bytes(
+                {k: v for k, v in obj.items() if k != META_KEY}, obj[META_KEY]
+            )
         )
 
     def write(f: BinaryIO) -> None:
