@@ -9,14 +9,19 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: install install-dev evaluate test lint bench docs mutate clean
 
+# setuptools tells every editable install how it was made ("Editable installation ... be
+# careful with folders ... with the same name as your package"): information, not a problem
+# (the package is nnmnist/ itself); pip would print it as a warning on each install.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip
+
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(PIP) install --quiet -e .
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,dask,interchange,plot]'
+	$(PIP) install --quiet -e '.[dev,dask,interchange,plot]'
 	touch $(STAMP)
 
 install: $(RUN_STAMP)

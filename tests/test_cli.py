@@ -11,6 +11,7 @@ import pytest
 
 from nnmnist import __version__
 from nnmnist.cli import app
+from nnmnist.cli.options import UNTRAINED
 from nnmnist.core.network import init_network, predict
 from nnmnist.models.weights import load_weights, save_weights
 from tests.test_weights import malicious_pickles
@@ -265,7 +266,10 @@ def test_installed_command_end_to_end(in_tmp, digits):
         text=True,
     )
     assert piped.stdout.startswith("d.npy:0\t") and len(piped.stdout.splitlines()) == 1
-    assert piped.stderr == "predicting with weights/sample_weight.pkl (784-50-50-10 sigmoid)\n"
+    assert piped.stderr == (
+        "predicting with weights/sample_weight.pkl (784-50-50-10 sigmoid)\n"
+        f"{UNTRAINED}\n"  # every time: these weights were never trained
+    )
 
     module = subprocess.run(
         [sys.executable, "-m", "nnmnist", "--version"], capture_output=True, text=True
@@ -340,3 +344,21 @@ def test_an_unexpected_exception_is_one_internal_error_line(runner, trained_like
     assert result.stderr.splitlines()[-1] == (
         "error: internal error: ZeroDivisionError: a bug (run with --debug for details)"
     )
+
+
+def test_shell_completion_completes_commands_options_and_choices():
+    import os
+
+    exe = Path(sys.executable).with_name("nnmnist")
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        env["_NNMNIST_COMPLETE"] = "complete_bash"
+        out = subprocess.run([exe], env=env, capture_output=True, text=True, check=True)
+        return out.stdout.split()
+
+    assert complete("nnmnist pre", 1) == ["predict"]
+    assert complete("nnmnist predict --for", 2) == ["--format", "--force"]
+    assert complete("nnmnist predict --format ", 3) == ["text", "csv", "jsonl"]
+    shown = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True)
+    assert "_nnmnist_completion" in shown.stdout

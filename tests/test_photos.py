@@ -154,7 +154,7 @@ def test_touching_digits_are_cut_where_the_network_reads_both_sides():
 
 
 def test_a_cut_leaving_a_speck_or_a_stub_is_no_candidate():
-    from nnmnist.vision.images import _whole_sides
+    from nnmnist.vision.numbers import _whole_sides
 
     mark = np.zeros((40, 60), bool)
     mark[2:38, 5:25] = True  # two tall strokes

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnmnist.cli.options import UNTRAINED
 from nnmnist.core.network import init_network
 from nnmnist.io import idx
 from nnmnist.io import mnist as data
@@ -91,8 +92,10 @@ def test_predict_says_which_weights_it_runs(tmp_path):
     result = run(["predict", "x.npy"], tmp_path)
     assert result.returncode == 0
     assert lines(result.stderr) == [
-        "predicting with weights/sample_weight.pkl (784-50-50-10 sigmoid)"
+        "predicting with weights/sample_weight.pkl (784-50-50-10 sigmoid)",
+        UNTRAINED,
     ]
+    assert all(len(line) <= 80 for line in lines(result.stderr))
 
 
 def test_a_book_pickle_runs_as_sigmoid_and_says_so_and_activation_overrides(tmp_path):

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 import typer
 
 DEFAULT_WEIGHTS = Path("weights") / "sample_weight.pkl"
+# said on stderr by every command that runs weights `nnmnist init` made (and nothing trained)
+UNTRAINED = "warning: never-trained weights (nnmnist init), ~10% right; try --model writers"
 
 
 class Split(str, Enum):
@@ -320,8 +322,20 @@ def load_network(
             "(--activation to change)"
         )
     if verb is not None:
-        render.message(f"{verb} {label} ({net.describe()})")
+        render.message(_fitted(f"{verb} {label}", net))
+    if net.meta.get("creator") == "nnmnist init":
+        render.message(UNTRAINED)
     return net, path, label
+
+
+def _fitted(start: str, net: Any, width: int = 80) -> str:
+    """start and the network's layers in brackets, within width when the spec is long (a
+    ConvNet's: `nnmnist models` shows it whole)."""
+    line = f"{start} ({net.describe()})"
+    if len(line) <= width or net.layers is None:
+        return line
+    short = f"{start} (ConvNet, {len(net.weights)} weight layers)"
+    return short if len(short) <= width else f"{start} (ConvNet)"
 
 
 def _with_activation(net: Any, activation: str) -> Any:
