@@ -333,13 +333,10 @@ def _on_dask(
     parts: Path | None,
 ) -> list[str]:
     """The same lines through the Dask engine, chunk by chunk, in order."""
-    import json
-
     from nnmnist.engines import distributed
     from nnmnist.engines.inputs import ImageOptions
-    from nnmnist.io.atomic import write_file
     from nnmnist.io.formats import BlankRows, csv_header
-    from nnmnist.io.outputs import other_parts, prepare_folder
+    from nnmnist.io.outputs import prepare_folder
     from nnmnist.present import terminal as render
 
     failures: list[str] = []  # why each input that failed did
@@ -383,18 +380,10 @@ def _on_dask(
         messages.append(message)
         render.refusal(message)
     if parts is not None:
-        manifest = {
-            "format": s.fmt.value,
-            "top_k": s.top_k,
-            "header": csv_header(s.top_k) if s.fmt is Format.csv else None,
-            "parts": written,
-            "images": sum(p["images"] for p in written),
-            "failures": messages,
-        }
-        text = (json.dumps(manifest, indent=2) + "\n").encode()
-        write_file(parts / "manifest.json", lambda f: f.write(text), overwrite=s.force)
+        older = distributed.write_manifest(
+            parts, s.fmt.value, s.top_k, written, messages, overwrite=s.force
+        )
         render.message(f"wrote {len(written)} parts and manifest.json to {parts}")
-        older = other_parts(parts, {Path(p["file"]).name for p in written if p["file"]})
         if older:
             render.message(
                 f"left alone {len(older)} part files that this run did not write "

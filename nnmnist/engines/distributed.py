@@ -389,3 +389,33 @@ def evaluate_dataset(
     ]
     parts = list(engine.map(evaluate_chunk, net, bounds))
     return Evaluation.combine(parts, batch_size, time.perf_counter() - start)
+
+
+def write_manifest(
+    folder: Path,
+    fmt: str,
+    top_k: int,
+    written: list[dict[str, Any]],
+    failures: list[str],
+    *,
+    overwrite: bool = False,
+) -> list[str]:
+    """manifest.json for a --parts folder: the format, the parts in order (chunk, images,
+    file), the failures; written atomically. Returns the part files in the folder that this
+    run did not write (left alone: nnmnist removes nothing it did not make)."""
+    import json
+
+    from nnmnist.io.formats import csv_header
+    from nnmnist.io.outputs import other_parts
+
+    manifest = {
+        "format": fmt,
+        "top_k": top_k,
+        "header": csv_header(top_k) if fmt == "csv" else None,
+        "parts": written,
+        "images": sum(p["images"] for p in written),
+        "failures": failures,
+    }
+    text = (json.dumps(manifest, indent=2) + "\n").encode()
+    write_file(folder / "manifest.json", lambda f: f.write(text), overwrite=overwrite)
+    return other_parts(folder, {Path(p["file"]).name for p in written if p["file"]})
