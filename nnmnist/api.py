@@ -79,6 +79,7 @@ class Results:
     labels: NDArray[np.intp]  # (n,), -1 where no label is given
     probabilities: NDArray[np.floating]  # (n, 10), NaN where no label is given
     reasons: list[str | None]  # why a row has no label ('refused: blank', ...), else None
+    errors: list[DataError] = dataclasses.field(default_factory=list, repr=False)  # files'
 
     def __len__(self) -> int:
         return len(self.names)
@@ -185,6 +186,7 @@ class Model:
         used as it is, like a .npy file; any other 2-D array (or a list or (n, h, w) stack of
         them) as pictures of grey levels 0..scale (255 by default; load_digits: scale=16).
         """
+        errors: list[DataError] = []
         if _are_paths(x):
             specs = list(expand([os.fspath(p) for p in ([x] if _is_path(x) else x)]))
             parts = list(
@@ -193,7 +195,7 @@ class Model:
                     batch_size=batch_size,
                     options=ImageOptions(invert, raw, any_shape, gate_later=True),
                     min_confidence=min_confidence,
-                    on_error=_keep_going,
+                    on_error=errors.append,
                 )
             )
         else:
@@ -216,7 +218,7 @@ class Model:
         else:
             probs, labels = np.zeros((0, 10)), np.zeros(0, np.intp)
         probs[[i for i, r in enumerate(reasons) if r is not None and r != UNSURE]] = np.nan
-        return Results(names, labels, probs, reasons)
+        return Results(names, labels, probs, reasons, errors)
 
     def iter_answers(self, specs: Iterable[str], **engine: Any) -> Iterator[local.Answers]:
         """Input files (as `nnmnist predict` gathers them: folders walked, "-" for stdin)
@@ -412,8 +414,8 @@ def _are_paths(x: Any) -> bool:
 
 def _one_input(x: Any) -> bool:
     """One picture: a path to a file (not a folder or pattern), an image, a 2-D array."""
-    if _is_path(x):
-        return Path(x).is_file()
+    if _is_path(x):  # a file, or a name that is no folder nor pattern (missing: its error)
+        return not Path(x).is_dir() and not any(c in os.fspath(x) for c in "*?[")
     if isinstance(x, np.ndarray):
         return x.ndim == 2 and x.shape != (1, 784) and x.shape[1:] != (784,)
     return not isinstance(x, list | tuple | Iterable)
@@ -423,6 +425,8 @@ def _raise_for(results: Results, row: int, x: Any) -> None:
     why = results.reasons[row]
     if why is None or why == UNSURE:
         return
+    if results.errors:  # a file's own error, with the whole story (the message predict prints)
+        raise results.errors[0]
     name = results.names[row]
     if why.startswith("refused: "):
         raise Refused(f"{name}: {why}", why.removeprefix("refused: "))

@@ -72,6 +72,8 @@ def test_one_refused_picture_raises_refused_with_its_reason(model, tmp_path):
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     with pytest.raises(nnmnist.ImageError):
         model.predict(broken)
+    with pytest.raises(nnmnist.DataError, match="no such file"):  # its own error, not -1
+        model.predict(tmp_path / "missing.png")
     # among many, each keeps its row: -1, NaN probabilities, the reason
     results = model.answers([blank, PHOTOS / "drawn-seven.png", broken])
     assert results.labels.tolist() == [-1, 7, -1]
