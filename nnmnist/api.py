@@ -441,7 +441,7 @@ def _in_memory(
     Arrays of MNIST's shape ((28, 28), (n, 28, 28), (n, 784)) are pixels 0-255 (or 0..scale)
     used as they are, as predict reads .npy files; any other 2-D array, or a list of them, or
     PIL images, are pictures, prepared as predict prepares picture files."""
-    from nnmnist.engines.inputs import as_rows, to_pixels
+    from nnmnist.io.arrays import as_rows, to_pixels
 
     if (
         isinstance(x, np.ndarray)

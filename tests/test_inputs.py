@@ -3,9 +3,10 @@ import io
 import numpy as np
 import pytest
 
-from nnmnist.engines.inputs import iter_batches, to_pixels
+from nnmnist.engines.inputs import iter_batches
 from nnmnist.errors import DataError
 from nnmnist.io import idx
+from nnmnist.io.arrays import to_pixels
 
 
 def collect(specs, batch_size=1000, stdin=None):

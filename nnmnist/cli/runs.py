@@ -231,7 +231,7 @@ def _write_report(
     """The run as one HTML page: curves and epochs on top, then the test evaluation."""
     from dataclasses import asdict
 
-    from nnmnist.engines.inputs import row_names
+    from nnmnist.io.arrays import row_names
     from nnmnist.io.outputs import write_text
     from nnmnist.present import report as pages
     from nnmnist.present import terminal as render

@@ -25,22 +25,12 @@ import numpy as np
 
 from nnmnist.core.evaluation import Evaluation, evaluate
 from nnmnist.core.network import Network
-from nnmnist.engines.inputs import (
-    Batch,
-    ImageOptions,
-    check_pixel_header,
-    image_batch,
-    merge_blocks,
-    read_npy_rows,
-    row_names,
-    sniff,
-    to_pixels,
-    why_failed,
-)
+from nnmnist.engines.inputs import ImageOptions, image_batch, merge_blocks, why_failed
 from nnmnist.engines.local import answer
 from nnmnist.errors import DataError, NnmnistError, SourceUnavailableError
 from nnmnist.io import idx
 from nnmnist.io import mnist as datasets
+from nnmnist.io.arrays import Batch, check_pixel_header, read_npy_rows, row_names, sniff, to_pixels
 from nnmnist.io.atomic import write_file
 from nnmnist.io.formats import SUFFIXES, BlankRows
 from nnmnist.io.npyfile import check_npy

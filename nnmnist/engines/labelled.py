@@ -23,21 +23,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nnmnist.engines.inputs import (
+from nnmnist.engines.inputs import ImageOptions, image_batch, merge_blocks
+from nnmnist.errors import DataError
+from nnmnist.io import idx
+from nnmnist.io.arrays import (
     NPZ_IMAGES,
     NPZ_LABELS,
-    ImageOptions,
     as_rows,
-    image_batch,
     is_header,
-    merge_blocks,
     parse_csv_rows,
     row_names,
     sniff,
     to_pixels,
 )
-from nnmnist.errors import DataError
-from nnmnist.io import idx
 from nnmnist.io.mnist import MAX_DATASET_IMAGES
 from nnmnist.io.npyfile import check_npz
 from nnmnist.io.reading import bounded_lines, open_file, text_stream

@@ -16,8 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnmnist.core.network import Network, forward, predict
-from nnmnist.engines.inputs import ImageOptions, iter_placed, row_names
+from nnmnist.engines.inputs import ImageOptions, iter_placed
 from nnmnist.errors import DataError, NonFiniteOutputs
+from nnmnist.io.arrays import row_names
 from nnmnist.io.formats import UNSURE, BlankRows, answer_lines, blank_rows, printable
 
 OnError = Callable[[DataError], None]
