@@ -51,7 +51,12 @@ def load(
     arch: the layers of a file that does not record them (a spec such as
     conv30k5-relu-pool2-affine10); activation: run the hidden layers with this one instead.
     """
-    if name_or_path is None or str(name_or_path) in weightfiles.SHIPPED_MODELS:
+    shipped_name = (
+        isinstance(name_or_path, str)
+        and name_or_path in weightfiles.SHIPPED_MODELS
+        and not Path(name_or_path).is_file()  # a file of that name here is a file
+    )
+    if name_or_path is None or shipped_name:
         name = None if name_or_path is None else str(name_or_path)
         path = weightfiles.shipped_model_path(name)
         if path is None:

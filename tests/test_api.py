@@ -139,6 +139,11 @@ def test_load_refuses_unknown_names_and_save_refuses_the_shipped_model(model, tm
     with pytest.raises(nnmnist.WeightsError, match="does not read them back"):
         model.save(tmp_path / "mine.onnx")
     assert "<table>" in model._repr_html_()
+    # a Path (what --weights gives) is a file, even when its name is a shipped model's
+    (tmp_path / "mlp").write_bytes(out.read_bytes())
+    assert nnmnist.load(tmp_path / "mlp").path == tmp_path / "mlp"
+    with pytest.raises(nnmnist.WeightsError, match="no such file|does not exist"):
+        nnmnist.load(Path("mlp"))
 
 
 # ---- the scikit-learn estimator ------------------------------------------------------------
