@@ -152,9 +152,7 @@ class Model:
 
     @property
     def name(self) -> str:
-        if self.path is not None and weightfiles.is_shipped_model(self.path):
-            return f"the shipped model {self.path.name}"
-        return str(self.path) if self.path is not None else "a network in memory"
+        return "a network in memory" if self.path is None else weightfiles.weights_label(self.path)
 
     def __repr__(self) -> str:
         return f"<nnmnist.Model {self.name}: {self.net.describe()}>"
@@ -193,10 +191,9 @@ class Model:
         """
         errors: list[DataError] = []
         if _are_paths(x):
-            specs = list(expand([os.fspath(p) for p in ([x] if _is_path(x) else x)]))
             parts = list(
                 self.iter_answers(
-                    specs,
+                    _specs(x),
                     batch_size=batch_size,
                     options=ImageOptions(invert, raw, any_shape, gate_later=True),
                     min_confidence=min_confidence,
@@ -292,14 +289,24 @@ class Model:
         folders, CSV, .npz, IDX); or on pictures or arrays given with their labels."""
         from nnmnist.core.evaluation import evaluate as run
 
-        ds = _labelled(data, labels, source, split, ImageOptions(invert, raw, any_shape), scale)
+        unread: list[str] = []  # files that could not be read: no rows, so said here
+        options = ImageOptions(invert, raw, any_shape)
+        ds = _labelled(data, labels, source, split, options, scale, unread)
         images, truth = ds.images, np.asarray(ds.labels)
         refused = dict(getattr(ds, "refused", {}))
-        result = run(self.net, images, truth, batch_size, refused=refused)
+        guesses = np.zeros(len(truth), np.intp)
+
+        def keep(lo: int, probs: NDArray[np.floating]) -> None:
+            guesses[lo : lo + len(probs)] = probs.argmax(axis=1)
+
+        result = run(self.net, images, truth, batch_size, on_probs=keep, refused=refused)
         names = local.names_of(ds, len(truth))
-        wrong = local.misread(self.net, images, truth, refused)
-        misread = [(k, names[k], int(truth[k]), guess) for k, guess in wrong]
-        return Report(result, names, misread, dict(sorted(refused.items())))
+        misread = [
+            (k, names[k], int(truth[k]), int(guesses[k]))
+            for k in map(int, np.flatnonzero(guesses != truth))
+            if k not in refused
+        ]
+        return Report(result, names, misread, dict(sorted(refused.items())), unread)
 
     # ---- files -----------------------------------------------------------------------------
 
@@ -335,6 +342,7 @@ class Report:
     names: list[str]
     misread: list[tuple[int, str, int, int]]  # (row, name, true label, predicted label)
     refused: dict[int, str]  # row -> the kind of refusal
+    unread: list[str] = dataclasses.field(default_factory=list)  # files not read (no rows)
 
     @property
     def accuracy(self) -> float:
@@ -377,7 +385,9 @@ class Report:
         refused = f", {e.refused:,} refused ({e.refusal_kinds()})" if e.refused else ""
         return (
             f"<nnmnist.Report accuracy {e.accuracy:.4f} ({e.correct:,}/{e.total:,} inputs)"
-            f"{refused}, {len(self.misread):,} misread>"
+            f"{refused}, {len(self.misread):,} misread"
+            + (f"; {len(self.unread):,} file(s) could not be read" if self.unread else "")
+            + ">"
         )
 
     def _repr_html_(self) -> str:
@@ -411,6 +421,11 @@ def _keep_going(exc: DataError) -> None:
 
 def _is_path(x: Any) -> bool:
     return isinstance(x, str | os.PathLike)
+
+
+def _specs(x: Any) -> list[str]:
+    """A path or a list of them, folders walked and patterns expanded as predict does."""
+    return list(expand([os.fspath(p) for p in ([x] if _is_path(x) else x)]))
 
 
 def _are_paths(x: Any) -> bool:
@@ -475,7 +490,13 @@ def _single_picture(x: Any) -> bool:
 
 
 def _labelled(
-    data: Any, labels: Any, source: str, split: str, options: ImageOptions, scale: float | None
+    data: Any,
+    labels: Any,
+    source: str,
+    split: str,
+    options: ImageOptions,
+    scale: float | None,
+    unread: list[str],
 ) -> Any:
     """What to evaluate on: MNIST (data None), labelled files, or inputs with their labels."""
     if data is None:
@@ -486,7 +507,7 @@ def _labelled(
         from nnmnist.engines import labelled
 
         specs = [os.fspath(p) for p in ([data] if _is_path(data) else data)]
-        return labelled.load(specs, options, _keep_going)
+        return labelled.load(specs, options, lambda exc: unread.append(str(exc)))
     truth = np.asarray(labels)
     if (
         truth.ndim != 1
@@ -496,12 +517,11 @@ def _labelled(
     ):
         raise DataError("labels must be a sequence of digits 0-9, one per input")
     if _are_paths(data):
-        specs = list(expand([os.fspath(p) for p in ([data] if _is_path(data) else data)]))
         names: list[str] = []
         blocks, failed = [], {}
         gated = dataclasses.replace(options, gate_later=True)
         for part_names, part_pixels, part_failed in iter_placed(
-            specs, 1000, images=gated, on_error=_keep_going
+            _specs(data), 1000, images=gated, on_error=_keep_going
         ):
             failed.update({len(names) + i: r for i, r in part_failed.items()})
             names += part_names

@@ -107,6 +107,12 @@ def test_evaluate_counts_every_input(model, tmp_path):
     assert report.total == 10_000 and report.accuracy > 0.99
     assert report.confusion.sum() == 10_000 and len(report.per_class) == 10
     assert len(report.misread) == 10_000 - report.evaluation.correct
+    from nnmnist.engines.local import misread
+
+    images, labels = datasets.test()
+    assert [(k, guess) for k, _, _, guess in report.misread] == misread(
+        model.net, images, labels, {}
+    )
     assert "accuracy" in report._repr_html_()
     for digit in ("7", "1"):
         (tmp_path / digit).mkdir()
@@ -114,7 +120,11 @@ def test_evaluate_counts_every_input(model, tmp_path):
     Image.new("L", (64, 64), 255).save(tmp_path / "1" / "blank.png")
     own = model.evaluate(tmp_path)
     assert own.total == 2 and own.evaluation.correct == 1 and own.refused == {0: "blank"}
-    assert own.accuracy == 0.5 and own.answered_accuracy == 1.0
+    assert own.accuracy == 0.5 and own.answered_accuracy == 1.0 and own.unread == []
+    (tmp_path / "7" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    worse = model.evaluate(tmp_path)  # a file that cannot be read is said, not dropped silently
+    assert worse.total == 2 and len(worse.unread) == 1 and "broken.png" in worse.unread[0]
+    assert "1 file(s) could not be read" in repr(worse)
 
 
 def test_evaluate_load_digits_with_its_scale(model):

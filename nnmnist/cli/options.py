@@ -351,9 +351,9 @@ def _with_activation(net: Any, activation: str) -> Any:
 
 
 def weights_label(path: Path) -> str:
-    from nnmnist.models.weights import is_shipped_model
+    from nnmnist.models.weights import weights_label as label
 
-    return f"the shipped model {path.name}" if is_shipped_model(path) else str(path)
+    return label(path)
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:

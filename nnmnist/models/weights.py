@@ -70,6 +70,11 @@ def is_shipped_model(path: Path) -> bool:
     return path.exists() and path.resolve() in {p.resolve() for p in shipped_models().values()}
 
 
+def weights_label(path: Path) -> str:
+    """How messages name a weight file: the shipped model by its file name, else the path."""
+    return f"the shipped model {path.name}" if is_shipped_model(path) else str(path)
+
+
 def load_weights(
     path: str | os.PathLike[str], spec: str | None = None, outputs: int = N_CLASSES
 ) -> Network:
