@@ -161,6 +161,7 @@ def predict(
 
         nnmnist predict digits.npy t10k-images-idx3-ubyte.gz --format jsonl
     """
+    from nnmnist.engines.inputs import STDIN, gather, peekable
     from nnmnist.io.outputs import prepare_folder
     from nnmnist.io.reading import register_inputs
     from nnmnist.present import terminal as render
@@ -195,7 +196,8 @@ def predict(
         prepare_folder(save_preprocessed, force, "--save-preprocessed")
     if debug_stages is not None:
         prepare_folder(debug_stages, force, "--debug-stages")
-    specs, stdin = _collect(inputs or [])
+    stdin = peekable(sys.stdin.buffer) if STDIN in (inputs or []) else None
+    specs = gather(inputs or [], stdin)
     register_inputs(specs)  # never written over, even before they are read
     with naming_the_weights(label):
         if use_dask:
@@ -244,24 +246,6 @@ def _check_usage(
         )
     if parts is not None and not use_dask:
         raise typer.BadParameter("--parts needs --engine dask (locally, redirect stdout)")
-
-
-def _collect(inputs: list[str]) -> tuple[list[str], Any]:
-    """The inputs with folders walked, patterns expanded and paths on stdin read; and stdin
-    itself when it holds pixel data."""
-    from nnmnist.engines.inputs import STDIN, expand, peekable, stdin_holds_paths, stdin_paths
-    from nnmnist.errors import DataError
-
-    stdin = peekable(sys.stdin.buffer) if STDIN in inputs else None
-    specs: list[str] = []
-    for spec in inputs:
-        if spec == STDIN and stdin is not None and stdin_holds_paths(stdin):
-            specs.extend(stdin_paths(stdin))
-        else:
-            specs.extend(expand([spec]))
-    if not specs:
-        raise DataError(f"{' '.join(inputs)}: no image or array files found")
-    return specs, stdin
 
 
 def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
@@ -332,64 +316,51 @@ def _on_dask(
     scheduler: str | None,
     parts: Path | None,
 ) -> list[str]:
-    """The same lines through the Dask engine, chunk by chunk, in order."""
+    """The same lines through the Dask engine (engines.distributed.Prediction), in order."""
     from nnmnist.engines import distributed
     from nnmnist.engines.inputs import ImageOptions
-    from nnmnist.io.formats import BlankRows, csv_header
+    from nnmnist.io.formats import csv_header
     from nnmnist.io.outputs import prepare_folder
     from nnmnist.present import terminal as render
 
-    failures: list[str] = []  # why each input that failed did
-    messages: list[str] = []  # and what it was told
-    blanks = BlankRows()
+    def tell(failed: list[distributed.Failure]) -> None:
+        for f in failed:
+            (render.refusal if f.refused else render.error)(f.message)
+
     if parts is not None:
         prepare_folder(parts, s.force, "--parts")
     elif s.fmt is Format.csv:
         render.write_lines([csv_header(s.top_k)])
-    written: list[dict[str, Any]] = []
-    chunks = distributed.plan(specs, whole_batches(chunk_size, s.batch_size))
+    run = distributed.Prediction(
+        net,
+        specs,
+        chunk_size=whole_batches(chunk_size, s.batch_size),
+        batch_size=s.batch_size,
+        fmt=s.fmt.value,
+        top_k=s.top_k,
+        options=ImageOptions(s.invert, s.raw, s.any_shape),
+        parts=parts,
+        overwrite=s.force,
+        min_confidence=s.min_confidence,
+    )
     with (
-        distributed.Engine(scheduler) as runner,
-        render.InputProgress(len(chunks), "chunks", threshold=2) as progress,
+        distributed.Engine(scheduler) as engine,
+        render.InputProgress(len(run.chunks), "chunks", threshold=2) as progress,
     ):
-        results = distributed.predict(
-            runner,
-            net,
-            chunks,
-            batch_size=s.batch_size,
-            fmt=s.fmt.value,
-            top_k=s.top_k,
-            options=ImageOptions(s.invert, s.raw, s.any_shape),
-            output=None if parts is None else parts.resolve(),  # as the workers see it
-            min_confidence=s.min_confidence,
-        )
-        for number, result in results:
-            for message, why in zip(result.errors, result.reasons, strict=True):
-                failures.append(why)
-                messages.append(message)
-                (render.refusal if why.startswith("refused") else render.error)(message)
-            blanks.merge(result.blanks)
-            if parts is None:
-                sys.stdout.write(result.text)
-                sys.stdout.flush()
-            else:
-                written.append({"chunk": number, "images": result.images, "file": result.file})
+        for text, failed in run.run(engine):
+            tell(failed)
+            sys.stdout.write(text)
+            sys.stdout.flush()
             progress.step()
-    for message in blanks.messages():
-        failures.append("refused: blank")
-        messages.append(message)
-        render.refusal(message)
+    tell(run.finish())
     if parts is not None:
-        older = distributed.write_manifest(
-            parts, s.fmt.value, s.top_k, written, messages, overwrite=s.force
-        )
-        render.message(f"wrote {len(written)} parts and manifest.json to {parts}")
-        if older:
+        render.message(f"wrote {len(run.written)} parts and manifest.json to {parts}")
+        if run.older:
             render.message(
-                f"left alone {len(older)} part files that this run did not write "
-                f"({older[0]}, ...); manifest.json names this run's parts"
+                f"left alone {len(run.older)} part files that this run did not write "
+                f"({run.older[0]}, ...); manifest.json names this run's parts"
             )
-    return failures
+    return [f.why for f in run.failures]
 
 
 def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:

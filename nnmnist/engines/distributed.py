@@ -409,3 +409,82 @@ def write_manifest(
     text = (json.dumps(manifest, indent=2) + "\n").encode()
     write_file(folder / "manifest.json", lambda f: f.write(text), overwrite=overwrite)
     return other_parts(folder, {Path(p["file"]).name for p in written if p["file"]})
+
+
+@dataclass
+class Failure:
+    """One input not predicted: the line told about it, and why (refused: ... or not read)."""
+
+    message: str
+    why: str
+
+    @property
+    def refused(self) -> bool:
+        return self.why.startswith("refused")
+
+
+class Prediction:
+    """`nnmnist predict --engine dask` as a library run: plan the chunks, predict them in order
+    on an engine, yield each chunk's lines and failures, then the blank rows' failures and
+    (with a parts folder) the manifest. The caller renders; nothing here writes to a terminal.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        specs: list[str],
+        *,
+        chunk_size: int,
+        batch_size: int,
+        fmt: str,
+        top_k: int,
+        options: ImageOptions,
+        parts: Path | None = None,
+        overwrite: bool = False,
+        min_confidence: float = 0.0,
+    ) -> None:
+        self.net, self.fmt, self.top_k = net, fmt, top_k
+        self.batch_size, self.options, self.min_confidence = batch_size, options, min_confidence
+        self.parts, self.overwrite = parts, overwrite
+        self.chunks = plan(specs, chunk_size)
+        self.failures: list[Failure] = []
+        self.written: list[dict[str, Any]] = []  # the parts, in order, with --parts
+        self.older: list[str] = []  # part files in the folder that this run did not write
+        self._blanks = BlankRows()
+
+    def run(self, engine: Engine) -> Iterator[tuple[str, list[Failure]]]:
+        """(the chunk's result lines, its failures) for every chunk, in input order; the lines
+        are empty when they went to a part file."""
+        results = predict(
+            engine,
+            self.net,
+            self.chunks,
+            batch_size=self.batch_size,
+            fmt=self.fmt,
+            top_k=self.top_k,
+            options=self.options,
+            output=None if self.parts is None else self.parts.resolve(),  # as workers see it
+            min_confidence=self.min_confidence,
+        )
+        for number, result in results:
+            failed = [Failure(m, w) for m, w in zip(result.errors, result.reasons, strict=True)]
+            self.failures += failed
+            self._blanks.merge(result.blanks)
+            if self.parts is not None:
+                self.written.append({"chunk": number, "images": result.images, "file": result.file})
+            yield result.text, failed
+
+    def finish(self) -> list[Failure]:
+        """The all-zero rows' failures (one per file), and the manifest written with --parts."""
+        blanks = [Failure(m, "refused: blank") for m in self._blanks.messages()]
+        self.failures += blanks
+        if self.parts is not None:
+            self.older = write_manifest(
+                self.parts,
+                self.fmt,
+                self.top_k,
+                self.written,
+                [f.message for f in self.failures],
+                overwrite=self.overwrite,
+            )
+        return blanks

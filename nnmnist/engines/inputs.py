@@ -130,6 +130,20 @@ def expand(specs: Iterable[str]) -> Iterator[str]:
             yield spec
 
 
+def gather(inputs: list[str], stdin: BinaryIO | None = None) -> list[str]:
+    """The inputs with folders walked, patterns expanded and, for - , the paths piped on
+    stdin (when it holds paths, not pixel data; give the peekable stream)."""
+    specs: list[str] = []
+    for spec in inputs:
+        if spec == STDIN and stdin is not None and stdin_holds_paths(stdin):
+            specs.extend(stdin_paths(stdin))
+        else:
+            specs.extend(expand([spec]))
+    if not specs:
+        raise DataError(f"{' '.join(inputs)}: no image or array files found")
+    return specs
+
+
 def peekable(stdin: BinaryIO) -> BinaryIO:
     """The stream itself if it can peek, else one buffered reader over it (make it once)."""
     return stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type,type-var]
