@@ -281,54 +281,31 @@ def _write_report(
     refused: dict[int, str] | None = None,
     seen: dict[int, Any] | None = None,
 ) -> None:
-    """The evaluation as one HTML page (report.py), written through the atomic writer;
-    mistakes collected during the evaluation, or (Dask) found by a pass here."""
+    """The evaluation as one HTML page (present.report), written through the atomic writer."""
     import shlex
     import sys
 
-    from nnmnist.core.network import forward
     from nnmnist.engines.local import names_of
     from nnmnist.io.outputs import write_text
     from nnmnist.present import report
     from nnmnist.present import terminal as render
 
     images, labels = ds.images[:limit], ds.labels[:limit]
-    names = names_of(ds, len(labels))
-    if mistakes is None:
-        mistakes = report.find_mistakes(lambda x: forward(net, x), images, labels)
-    summary = {
-        "model": f"{name} ({net.describe()})",
-        "data": data,
-        "accuracy": f"{result.accuracy:.4f} ({result.correct:,} of {result.total:,} inputs)",
-        "refused": _refused_text(result),
-        "batches": f"{len(result.running_accuracy):,} of {result.batch_size:,} images",
-        "speed": f"{result.total / max(result.seconds, 1e-9):,.0f} images/s",
-    }
-    page = report.evaluation_page(
+    page, shown = report.evaluation_html(
         result,
-        mistakes,
+        net,
+        f"{name} ({net.describe()})",
+        data,
         images,
         labels,
-        names,
-        title=f"nnmnist evaluate: accuracy {result.accuracy:.4f}",
-        summary=summary,
+        names_of(ds, len(labels)),
         command=shlex.join(["nnmnist", *sys.argv[1:]]),
+        mistakes=mistakes,
         refused=refused,
         refused_pictures=seen,
     )
     write_text(path, page, force, "--report")
-    render.message(f"wrote {path}: {len(mistakes.index):,} misread images")
-
-
-def _refused_text(result: Any) -> str:
-    if not result.refused:
-        return "none"
-    answered = result.answered_accuracy
-    shown = "-" if answered is None else f"{answered:.4f}"
-    return (
-        f"{result.refused:,} ({result.refusal_kinds()}), counted as not right; accuracy over the "
-        f"{result.answered:,} answered: {shown}"
-    )
+    render.message(f"wrote {path}: {shown:,} misread images")
 
 
 def _locally(

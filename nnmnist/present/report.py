@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from nnmnist.core.evaluation import Evaluation
 from nnmnist.core.metrics import precision_recall
+from nnmnist.core.network import Network, forward
 from nnmnist.io.formats import printable
 
 MISTAKES_SHOWN = 100  # the most confident mistakes, on top
@@ -318,6 +319,58 @@ def evaluation_page(
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
         + "".join(body)
         + "</body></html>\n"
+    )
+
+
+def evaluation_html(
+    result: Evaluation,
+    net: Network,
+    model: str,
+    data: str,
+    images: NDArray[np.uint8],
+    labels: NDArray[np.integer],
+    names: Sequence[str],
+    *,
+    command: str,
+    mistakes: Mistakes | None = None,
+    refused: dict[int, str] | None = None,
+    refused_pictures: dict[int, NDArray[np.uint8]] | None = None,
+) -> tuple[str, int]:
+    """`nnmnist evaluate --report`'s page and how many misread digits it shows: the mistakes
+    collected during the evaluation, or (when the Dask engine ran it) found by a pass here."""
+    if mistakes is None:
+        mistakes = find_mistakes(lambda x: forward(net, x), images, labels)
+    summary = {
+        "model": model,
+        "data": data,
+        "accuracy": f"{result.accuracy:.4f} ({result.correct:,} of {result.total:,} inputs)",
+        "refused": _refused_text(result),
+        "batches": f"{len(result.running_accuracy):,} of {result.batch_size:,} images",
+        "speed": f"{result.total / max(result.seconds, 1e-9):,.0f} images/s",
+    }
+    page = evaluation_page(
+        result,
+        mistakes,
+        images,
+        labels,
+        names,
+        title=f"nnmnist evaluate: accuracy {result.accuracy:.4f}",
+        summary=summary,
+        command=command,
+        refused=refused,
+        refused_pictures=refused_pictures,
+    )
+    return page, len(mistakes.index)
+
+
+def _refused_text(result: Evaluation) -> str:
+    if not result.refused:
+        return "none"
+    answered = result.answered_accuracy
+    shown = "-" if answered is None else f"{answered:.4f}"
+    return (
+        f"{result.refused:,} ({result.refusal_kinds()}), counted as not right; accuracy over the "
+        f"{result.answered:,} answered: {shown}"
     )
 
 
