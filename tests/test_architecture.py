@@ -80,3 +80,13 @@ def test_every_layer_folder_says_what_it_holds():
     for folder in ("core", "io", "models", "vision", "engines", "training", "present", "cli"):
         doc = ast.get_docstring(ast.parse((PACKAGE / folder / "__init__.py").read_text()))
         assert doc and len(doc.splitlines()) >= 1, folder
+
+
+def test_no_module_is_much_over_500_lines():
+    """A module a newcomer can read in one sitting: about 500 lines at most."""
+    long = {
+        str(path.relative_to(PACKAGE.parent)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 550
+    }
+    assert long == {}

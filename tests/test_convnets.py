@@ -19,13 +19,8 @@ from nnmnist.core.network import forward, init_layers
 from nnmnist.errors import WeightsError
 from nnmnist.io import mnist as data
 from nnmnist.models.weights import load_weights, save_weights
-from nnmnist.training.trainer import (
-    TrainConfig,
-    Trainer,
-    add_noise,
-    change_thickness,
-    distort_images,
-)
+from nnmnist.training.augment import add_noise, change_thickness, distort_images
+from nnmnist.training.trainer import TrainConfig, Trainer
 
 from .test_training import interrupt_at
 

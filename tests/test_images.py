@@ -256,7 +256,7 @@ def test_show_draws_the_digit_and_its_probabilities(runner, tmp_path):
 
 def test_top_percentile_is_numpys_percentile():
     """images._top_percentile ranks only the top values; it must give np.percentile's float."""
-    from nnmnist.vision.images import _top_percentile
+    from nnmnist.vision.cleanup import _top_percentile
 
     rng = np.random.default_rng(5)
     for t in range(400):
@@ -275,7 +275,7 @@ def test_grainy_measures_what_a_uniform_filter_measures():
     """The quarter-grid 3x3 mean of _grainy against scipy's uniform filter, edges included."""
     from scipy import ndimage
 
-    from nnmnist.vision.images import GRAIN, _grainy
+    from nnmnist.vision.cleanup import GRAIN, _grainy
 
     rng = np.random.default_rng(6)
     for t in range(60):

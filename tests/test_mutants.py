@@ -78,7 +78,7 @@ def test_an_npy_with_more_bytes_than_its_header_says_is_refused():
 def test_the_number_splitter_takes_marks_of_60_percent_of_the_height_as_digits():
     """Mutant: the side-by-side height ratio moved from 0.6 to 0.9 (a 7 beside a 1 that is
     a little shorter would then be one digit)."""
-    from nnmnist.vision.images import _side_by_side
+    from nnmnist.vision.marks import _side_by_side
 
     def mark(top: int, bottom: int, left: int, right: int) -> tuple[slice, slice]:
         return slice(top, bottom), slice(left, right)

@@ -234,10 +234,11 @@ def test_the_sauvola_box_gives_the_whole_pictures_mask():
     box of the pixels that can be ink; the same ink and mask as over the whole picture."""
     from scipy import ndimage
 
-    from nnmnist.vision import images as im
+    from nnmnist.vision import cleanup as im
+    from nnmnist.vision import images
 
     def whole(paper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the filters everywhere
-        paper = im._at_most(paper, im.WORK_SIDE)
+        paper = im.at_most(paper, im.WORK_SIDE)
         h, w = paper.shape
         if im._grainy(paper):
             paper = ndimage.median_filter(paper, footprint=im._CROSS)
@@ -263,8 +264,8 @@ def test_the_sauvola_box_gives_the_whole_pictures_mask():
 
     for pictures, _ in SETS.values():
         for p in pictures[:8]:
-            grey = im.to_grey(Image.fromarray(p))
-            grey = grey if im.light_paper(grey) else 1 - grey
+            grey = images.to_grey(Image.fromarray(p))
+            grey = grey if images.light_paper(grey) else 1 - grey
             for got, want in zip(im.front_end(grey), whole(grey), strict=True):
                 assert got.dtype == want.dtype and np.array_equal(got, want)
 
@@ -286,18 +287,18 @@ def test_a_shadows_corners_are_not_taken_for_ink(monkeypatch):
     acute corners, and they came out as marks beside the digit (shrinking it, or making the
     gate refuse it). In a picture of one digit, marks at the edge under half the largest are
     dropped. These digits never touch the edge (seed 4: a set nothing was tuned on)."""
-    from nnmnist.vision import images
+    from nnmnist.vision import cleanup
 
     pictures, _ = photos.build(60, seed=4)["hard-edged shadow"]
     assert _marks_at_the_edge(pictures) == 0
-    monkeypatch.setattr(images, "EDGE_MARK_SHARE", 0.0)  # specks alone: corners stay
+    monkeypatch.setattr(cleanup, "EDGE_MARK_SHARE", 0.0)  # specks alone: corners stay
     assert _marks_at_the_edge(pictures) >= 10  # 17 of the 60
 
 
 def test_numbers_keep_a_small_digit_at_the_edge():
     """--number does not drop small marks at the edge: a 1 cut by the picture's edge beside a
     wide digit is a digit of the number."""
-    from nnmnist.vision.images import front_end
+    from nnmnist.vision.cleanup import front_end
 
     paper = np.ones((120, 200), np.float32)
     paper[20:100, 60:140] = 0.0  # a wide block of ink

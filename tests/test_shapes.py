@@ -93,7 +93,7 @@ def test_the_outline_erosion_is_scipys():
     """not_one_digit's own 3x3-cross erosion gives scipy's binary_erosion, bit for bit."""
     from scipy import ndimage
 
-    from nnmnist.vision.images import _eroded
+    from nnmnist.vision.marks import _eroded
 
     rng = np.random.default_rng(0)
     for _ in range(500):

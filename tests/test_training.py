@@ -6,7 +6,8 @@ import pytest
 from nnmnist.cli import app
 from nnmnist.io import mnist as data
 from nnmnist.models.weights import load_weights
-from nnmnist.training.trainer import TrainConfig, Trainer, shift_images
+from nnmnist.training.augment import shift_images
+from nnmnist.training.trainer import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def _activations(derivatives: bool, fmt: str | None) -> Any:
     import numpy as np
 
     from nnmnist.core import activations
-    from nnmnist.present import plots
+    from nnmnist.present import drawing, plots
     from nnmnist.present import terminal as render
 
     if fmt is not None:
@@ -135,7 +135,7 @@ def _activations(derivatives: bool, fmt: str | None) -> Any:
         if derivatives and derivative is not None:
             series.append((f"{name}'", f"{colour} dim", x, derivative(fn(x))))
     console = render.out_console()
-    render.show_chart(console, "activation functions (ReLU shown up to 1.1)", series)
+    drawing.show_chart(console, "activation functions (ReLU shown up to 1.1)", series)
     a = np.array([0.3, 2.9, 4.0])
     y = activations.softmax(a)
     console.print("softmax([0.3, 2.9, 4.0]):", highlight=False)
@@ -150,7 +150,7 @@ def _weights(
     import numpy as np
 
     from nnmnist.io import mnist as datasets
-    from nnmnist.present import plots
+    from nnmnist.present import drawing, plots
     from nnmnist.present import terminal as render
 
     net, _, label = load_network(weights, activation, model=model, spec=spec)
@@ -168,7 +168,7 @@ def _weights(
         np.kron(((p - p.min()) / (np.ptp(p) or 1) * 255).astype(int), np.ones((zoom, zoom), int))
         for p in pictures
     ]
-    render.show_images(
+    drawing.show_images(
         render.out_console(),
         f"first-layer {'weights' if w.ndim == 2 else 'filters'} of {label} (light: positive)",
         scaled,
@@ -178,7 +178,7 @@ def _weights(
 
 
 def _history(weights: Any, model: Any, spec: Any, fmt: Any) -> Any:
-    from nnmnist.present import plots
+    from nnmnist.present import drawing, plots
     from nnmnist.present import terminal as render
 
     net, _, label = load_network(weights, None, model=model, spec=spec)
@@ -194,8 +194,8 @@ def _history(weights: Any, model: Any, spec: Any, fmt: Any) -> Any:
             ("validation accuracy", "dark_orange", [e for e, _ in val], [v for _, v in val])
         )
     console = render.out_console()
-    render.show_chart(console, f"accuracy per epoch, {label}", series)
-    render.show_chart(
+    drawing.show_chart(console, f"accuracy per epoch, {label}", series)
+    drawing.show_chart(
         console, "training loss", [("loss", "red", epochs, [h["train_loss"] for h in history])]
     )
     return None
@@ -217,7 +217,7 @@ def _evaluated(
     from nnmnist.core.evaluation import evaluate
     from nnmnist.core.network import forward
     from nnmnist.io import mnist as datasets
-    from nnmnist.present import plots
+    from nnmnist.present import drawing, plots
     from nnmnist.present import terminal as render
     from nnmnist.present.report import find_mistakes
 
@@ -250,7 +250,7 @@ def _evaluated(
             ),
             fmt,
         )
-    render.show_images(
+    drawing.show_images(
         render.out_console(),
         f"{len(m.index)} misread, {' '.join(title.split())}: true->read probability",
         [images[k].reshape(28, 28).astype(int) for k in pick],

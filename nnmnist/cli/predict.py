@@ -256,6 +256,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
     from nnmnist.errors import DataError
     from nnmnist.io.formats import BlankRows, csv_header
     from nnmnist.io.outputs import FileNames
+    from nnmnist.present import drawing
     from nnmnist.present import terminal as render
 
     failures: list[str] = []  # why each input that failed did
@@ -289,7 +290,7 @@ def _locally(net: Any, specs: list[str], stdin: Any, s: _Settings) -> list[str]:
             if s.show:  # each digit, then its result line
                 for i, name in enumerate(done.names):
                     if i not in done.failed:
-                        render.show_digit(show_console, name, done.pixels[i], done.probs[i])
+                        drawing.show_digit(show_console, name, done.pixels[i], done.probs[i])
                     render.write_lines(lines[i : i + 1])
             else:
                 render.write_lines(lines)
@@ -369,6 +370,7 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
     from nnmnist.api import Model
     from nnmnist.engines.inputs import why_failed
     from nnmnist.io.formats import NUMBER_HEADER, number_line, unread_number_line
+    from nnmnist.present import drawing
     from nnmnist.present import terminal as render
 
     failures: list[str] = []
@@ -385,7 +387,9 @@ def _numbers(net: Any, specs: list[str], s: _Settings) -> list[str]:
             render.write_lines([unread_number_line(spec, s.fmt.value, failures[-1])])
             continue
         if read.ink is not None:
-            render.show_number(show_console, spec, read.ink[0], read.boxes, read.probs, read.ink[1])
+            drawing.show_number(
+                show_console, spec, read.ink[0], read.boxes, read.probs, read.ink[1]
+            )
         line = number_line(spec, read.boxes, read.probs, s.fmt.value, read.line_sizes)
         render.write_lines([line])
     sys.stdout.flush()

@@ -24,6 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nnmnist.errors import DataError, ImageError, Refused
 from nnmnist.io.reading import MAX_IMAGE_FILE_BYTES, open_file
 from nnmnist.vision import gate
+from nnmnist.vision.cleanup import INK_THRESHOLD, WORK_SIDE, at_most, cleaned
+from nnmnist.vision.marks import _kind, not_one_digit
 
 # Decoding is bounded by bytes, not pixels, and checked from the header before a pixel is
 # decoded: 64 MB is a 16-megapixel colour picture (Pillow keeps RGB in 4 bytes a pixel) or a
@@ -36,7 +38,6 @@ FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "PPM", "WEBP")
 _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF, PBM/PGM/PPM or WebP"
 FIELD = 28  # MNIST's image size
 BOX = 20  # the longer side of the ink's bounding box
-INK_THRESHOLD = 0.25  # fraction of the strongest ink that counts towards the bounding box
 MIN_CONTRAST = 0.15  # below this much ink (on a 0-1 scale) an image is blank
 
 
@@ -161,19 +162,6 @@ def _border(a: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
 
 
-def _at_most(a: NDArray[np.float32], side: int) -> NDArray[np.float32]:
-    """a reduced by averaging (a box filter) so that its longer side is at most side pixels."""
-    h, w = a.shape
-    if max(h, w) <= side:
-        return a
-    f = side / max(h, w)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    out: NDArray[np.float32] = np.asarray(
-        Image.fromarray(a, mode="F").resize(size, Image.Resampling.BOX)
-    )
-    return out
-
-
 def light_paper(grey: NDArray[np.float32]) -> bool:
     """Whether the paper is lighter than the ink. A border that is clearly light or dark, and
     even, says so. Otherwise (a shadow or dim light across the border) the ink is the minority
@@ -191,7 +179,7 @@ def light_paper(grey: NDArray[np.float32]) -> bool:
         return paper > 0.5
     from scipy import ndimage
 
-    small = _at_most(grey, POLARITY_SIDE)
+    small = at_most(grey, POLARITY_SIDE)
     window = max(5, max(small.shape) // 4) | 1
     residual = small - ndimage.uniform_filter(small, window)
     return float((residual.astype(np.float64) ** 3).sum()) <= 0
@@ -227,7 +215,7 @@ def preprocess(
     if stages is not None:
         stages["1-grey"] = grey
     if min(grey.shape) >= FRONT_END_MIN_SIDE:
-        ink, mask = _cleaned(grey, invert, name, stages, one_digit=True)
+        ink, mask = cleaned(grey, invert, name, stages, one_digit=True)
     else:  # a small crop (an MNIST-sized picture): the paper's grey level alone is removed
         ink = 1 - grey if invert else grey
         background = 1 - paper if invert else paper
@@ -287,303 +275,6 @@ def gate_number(digits: NDArray[np.uint8], name: str) -> None:
 
 
 FRONT_END_MIN_SIDE = 56  # pictures at least this big go through front_end
-
-
-# front_end works at most at this size (160 lost 4 points on small digits in big sheets)
-WORK_SIDE = 480
-BACKGROUND_WINDOW = 0.25  # of the longer side: the paper's brightness is the brightest nearby
-# (a blurred estimate at 64 px, used before, drew a shadow's hard edge as a line, 94% against
-# 97% on seed 0; 0.14 of the side took the junctions of thick strokes in small crops for paper)
-SAUVOLA_K, SAUVOLA_R = 0.1, 0.5  # k 0.1 kept faint ink whole (0.2: 94% against 100%)
-# The percentile of the ink stretched to full ink: 99.5 was grain, not ink, for a small digit;
-# 99.9 still was for a digit a seventeenth of a 1-megapixel photo's height (0.1% of the working
-# picture's pixels or less): 99.97 read 86% of those against 78% (seed 0; seed 1: 83% against
-# 79%), every 112x112 condition as before.
-INK_TOP = 99.97
-EDGE_GROW = 2  # pixels around the mask whose grey levels are kept (the strokes' soft edges)
-SPECK_SHARE = 0.1  # marks under this share of the largest mark's pixels are specks
-EDGE_MARK_SHARE = 0.5  # in a picture of one digit, the same for marks touching its edge,
-MAX_EDGE_MARKS = 3  # when there are so few: a shadow leaves one or two, noise dozens (which
-# not_one_digit must still see scattered: 50 at the edge of the uniform noise of test_shapes)
-
-
-def _cleaned(
-    grey: NDArray[np.float32],
-    invert: bool,
-    name: str,
-    stages: dict[str, NDArray[Any]] | None = None,
-    one_digit: bool = False,
-) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """front_end on a picture of either polarity, and ImageError when no ink is left. (Every
-    pixel of the mask has ink above INK_THRESHOLD, so an empty mask is the only blank case.)"""
-    ink, mask = front_end(grey if invert else 1 - grey, stages, one_digit)
-    if not mask.any():
-        raise Refused(f"{name}: blank image (no ink stands out from the background)", "blank")
-    return ink, mask
-
-
-def front_end(
-    paper: NDArray[np.float32],
-    stages: dict[str, NDArray[Any]] | None = None,
-    one_digit: bool = False,
-) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """A photo's clean-up, on a grey picture with bright paper and dark ink in [0, 1]: returns
-    the ink (bright, in [0, 1], at the working size) and the mask of the digit's pixels.
-
-    Reduced by averaging to WORK_SIDE (which also averages noise away), a median (a pixel and
-    its four neighbours) against the remaining grain (where there is some, _grainy), the
-    paper's brightness estimated by a grey closing wider than the strokes (_paper_light) and
-    divided out (uneven light, shadows), the ink stretched to full contrast, a Sauvola
-    threshold over windows a sixth of the picture, ruled lines and borders dropped
-    (_ruled_lines), and specks (marks under a tenth of the largest) dropped; for a picture of
-    one_digit, up to three marks touching the picture's edge under half the largest too (the
-    corners of a shadow whose edge runs out of the picture, which the closing takes for ink;
-    the edge of another sheet). scipy.ndimage does the filtering.
-    """
-    from scipy import ndimage
-
-    paper = _at_most(paper, WORK_SIDE)
-    h, w = paper.shape
-    if _grainy(paper):  # the median costs as much as the rest: only where there is grain
-        paper = ndimage.median_filter(paper, footprint=_CROSS)
-    light = _paper_light(paper)
-    flat = np.clip(paper / np.maximum(light, 0.05), 0, 1).astype(np.float32)
-    if stages is not None:
-        stages.update({"2-denoised": paper, "3-light": light, "4-flattened": flat})
-    ink = 1 - flat
-    top = _top_percentile(ink, INK_TOP)
-    if top > 0:
-        ink = np.clip(ink / top, 0, 1)
-    win = max(15, min(h, w) // 6) | 1
-    # Sauvola's threshold, only where the ink is strong enough to count (the mask needs both):
-    # over the box of those pixels grown by half a window, the filters' values there are the
-    # whole picture's (on a photo, a few percent of it).
-    mask = ink > INK_THRESHOLD
-    if (box := _grown_box(mask, win // 2 + 1)) is not None:
-        local = flat[box]
-        mean = ndimage.uniform_filter(local, win)
-        sq = ndimage.uniform_filter(local * local, win)
-        std = np.sqrt(np.maximum(sq - mean * mean, 0))
-        mask[box] &= local < mean * (1 + SAUVOLA_K * (std / SAUVOLA_R - 1))
-    mask &= ~_ruled_lines(mask)
-    out = np.zeros_like(ink)
-    if (box := _grown_box(mask, EDGE_GROW)) is not None:  # the marks' box, and beside them
-        part = mask[box]
-        labels, count = ndimage.label(part, structure=np.ones((3, 3), bool))
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        kept = sizes >= SPECK_SHARE * sizes.max()
-        at_edge = _at_edge(labels, box, (h, w)) if one_digit else np.zeros(0, np.intp)
-        if len(at_edge) <= MAX_EDGE_MARKS:  # the edge's small marks are not the digit
-            kept[at_edge] &= sizes[at_edge] >= EDGE_MARK_SHARE * sizes.max()
-        mask[box] = part = kept[labels]
-        # the digit's grey levels where the mask is, grown by EDGE_GROW pixels (soft edges)
-        near = ndimage.maximum_filter(part, size=2 * EDGE_GROW + 1)  # EDGE_GROW 3x3 dilations
-        out[box] = np.where(near, ink[box], 0)
-    if stages is not None:
-        stages["5-mask"] = mask
-    return out, mask
-
-
-def _at_edge(
-    labels: NDArray[np.int32], box: tuple[slice, slice], shape: tuple[int, int]
-) -> NDArray[np.intp]:
-    """The labels (of marks labelled over the picture's box) that touch the picture's edge."""
-    rows, cols = box
-    edges = [
-        labels[0] if rows.start == 0 else None,
-        labels[-1] if rows.stop == shape[0] else None,
-        labels[:, 0] if cols.start == 0 else None,
-        labels[:, -1] if cols.stop == shape[1] else None,
-    ]
-    found = np.unique(np.concatenate([e for e in edges if e is not None] or [labels[:0, 0]]))
-    return found[found > 0]
-
-
-def _grown_box(mask: NDArray[np.bool_], margin: int) -> tuple[slice, slice] | None:
-    """The bounding box of the mask's pixels grown by margin on every side (within the
-    picture), or None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if not len(rows):
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    return (
-        slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-        slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)),
-    )
-
-
-def _top_percentile(a: NDArray[np.float32], q: float) -> float:
-    """np.percentile(a, q) (linear interpolation) for a high q, ranking only the values at the
-    top: numpy partitions the whole array around four ranks, which cost a photo 1.8 ms.
-
-    The two order statistics numpy interpolates between are found among the values above a
-    bound guessed from a sample (all of them, if the guess leaves too few), and interpolated by
-    numpy itself with the same weight: np.quantile of the two, at the fraction numpy computes
-    for the whole array ((n - 1) * q / 100, as its linear method does). A test compares the
-    two on thousands of arrays."""
-    flat = a.ravel()
-    n = flat.size
-    virtual = (n - 1) * (q / 100)
-    i = math.floor(virtual)
-    need = n - i  # ranks i and i + 1 (numbered from the smallest) lie among the top `need`
-    if n < 1000 or need + 1 > n // 50:
-        return float(np.percentile(flat, q))
-    sample = flat[::16]
-    k = min(len(sample), 4 * (need // 16 + 2))  # about four times as many as needed
-    bound = np.partition(sample, len(sample) - k)[len(sample) - k]
-    top = flat[flat >= bound]
-    if len(top) < need:
-        return float(np.percentile(flat, q))
-    rank = i - (n - len(top))
-    pair = np.partition(top, [rank, rank + 1] if rank + 1 < len(top) else [rank])
-    low = pair[rank]
-    high = pair[rank + 1] if rank + 1 < len(top) else low
-    return float(np.quantile(np.array([low, high], dtype=flat.dtype), virtual - i))
-
-
-# the median over a pixel and its four neighbours: every bench/photos.py condition read as with
-# the 3x3 square (seeds 0 and 1), in under half the time
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
-GRAIN = 0.02  # pixel noise (a robust sigma, on 0-1) above which the median runs
-
-
-def _paper_light(paper: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The paper's brightness: a grey closing wider than any stroke (it keeps a shadow's hard
-    edge sharp), on the picture halved by averaging (a quarter of the work, and half the grain
-    that would push the closing's maxima up), brought back to full size."""
-    from scipy import ndimage
-
-    h, w = paper.shape
-    if min(h, w) < 64:
-        small = paper
-    else:
-        half = ((w + 1) // 2, (h + 1) // 2)
-        small = np.asarray(Image.fromarray(paper, mode="F").resize(half, Image.Resampling.BOX))
-    k = max(3, round(BACKGROUND_WINDOW * max(small.shape)))
-    light = ndimage.grey_closing(small, size=(k, k))
-    if light.shape != paper.shape:
-        light = np.asarray(
-            Image.fromarray(light, mode="F").resize((w, h), Image.Resampling.BILINEAR)
-        )
-    out: NDArray[np.float32] = light.astype(np.float32, copy=False)
-    return out
-
-
-def _grainy(paper: NDArray[np.float32]) -> bool:
-    """Whether a picture has pixel noise: the median absolute difference between each pixel and
-    its 3x3 neighbourhood's mean, scaled to a Gaussian's sigma, is above GRAIN. Measured on
-    every other row and column (a quarter will do), where the nine neighbours are summed
-    directly (edges mirrored, as scipy's uniform filter does): a filter over the whole picture
-    did four times the work."""
-    padded = np.pad(paper, 1, mode="symmetric")
-    h, w = paper.shape
-    total = np.zeros(((h + 1) // 2, (w + 1) // 2), np.float32)
-    for dy in range(3):
-        for dx in range(3):
-            total += padded[dy : dy + h : 2, dx : dx + w : 2]
-    detail = np.abs(paper[::2, ::2] - total / 9)
-    return float(np.median(detail)) * 1.4826 > GRAIN
-
-
-def _ruled_lines(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Thin bands of rows (or columns) mostly inked across the picture: ruled or squared
-    paper, a table's border. A digit's strokes are never that long and that thin."""
-    from scipy import ndimage
-
-    out = np.zeros_like(mask)
-    for axis, share in ((1, 0.5), (0, 0.9)):  # columns: only borders (a 1 is tall and thin)
-        h = mask.shape[1 - axis]
-        across = mask.mean(axis=axis) >= share
-        labels, count = ndimage.label(across)
-        thin = max(2, h // 30)
-        for k in range(1, count + 1):
-            run = labels == k
-            if run.sum() <= thin:
-                if axis == 1:
-                    out[run, :] = True
-                else:
-                    out[:, run] = True
-    return out
-
-
-# What one handwritten digit's ink looks like, measured on MNIST's 60,000 training digits (at
-# 28x28 and scaled up 4x): at most 5 connected marks; two marks side by side, each nearly as tall
-# as all the ink, almost never (a number of several digits is); strokes whose outline is long for
-# their area (isoperimetric ratio P^2 / 4 pi A of the largest mark, with P the count of outline
-# pixels, at least 1.01; a solid disc measures 0.4-0.8). With these rules 4 of the 60,000
-# training digits and none of the 10,000 test digits are refused (tests/test_shapes.py; the
-# side-by-side rule was refined after looking at three refused test digits, so the test figure
-# is not independent of it).
-MAX_MARKS = 20
-MIN_STROKE_RATIO = 0.9
-MIN_BLOB_SIDE = 12  # the blob test needs a mark at least this many pixels on its longer side
-
-
-def _kind(why: str) -> str:
-    """The short kind of a not_one_digit answer, for counting refusals."""
-    return "specks" if "specks" in why else "several marks" if "side by side" in why else "blob"
-
-
-def not_one_digit(mask: NDArray[np.bool_]) -> str | None:
-    """Why a picture's ink (a boolean mask) is not one digit, or None when it may be one:
-    scattered specks (noise), two or more marks side by side (a number), or a solid blob."""
-    from scipy import ndimage
-
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    mask = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # the ink's box: less to label
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    sizes = np.bincount(labels.ravel())[1:]
-    largest = int(sizes.argmax())
-    if count > MAX_MARKS and sizes[largest] < 0.5 * sizes.sum():
-        return f"ink scattered in {count:,} specks (noise, or no digit)"
-    if count == 1:  # most digits: one mark, the whole box
-        mark = mask
-    else:
-        objects = ndimage.find_objects(labels)
-        big = [objects[i] for i in np.flatnonzero(sizes >= 0.25 * sizes[largest])]
-        height = int(rows[-1] - rows[0] + 1)
-        if any(_side_by_side(a, b, height) for a in big for b in big if a[1].start < b[1].start):
-            return f"{len(big)} marks side by side (several digits?); give one digit per picture"
-        mark = labels[objects[largest]] == largest + 1
-    if max(mark.shape) < MIN_BLOB_SIDE:  # a few pixels: strokes are blobs at this resolution
-        return None
-    outline = int((mark & ~_eroded(mark)).sum())
-    if outline * outline / (4 * math.pi * sizes[largest]) < MIN_STROKE_RATIO and not _has_hole(
-        mark
-    ):
-        return "one solid blob, not pen strokes (a dot?)"
-    return None
-
-
-def _has_hole(mark: NDArray[np.bool_]) -> bool:
-    """Whether the mark encloses paper (a 0 written as a thick ring, a closed 4 or 6, 8 and 9
-    in a marker): a solid blob (a dot, a smudge) does not. Holes of a pixel or two are the
-    gaps of a rough blob's edge, not a loop."""
-    from scipy import ndimage
-
-    holes = ndimage.binary_fill_holes(mark) & ~mark
-    return int(holes.sum()) >= max(3, mark.size // 200)
-
-
-def _eroded(mark: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """ndimage.binary_erosion(mark) (a 3x3 cross, outside the picture not ink), on views:
-    a quarter of the time on a digit's mark."""
-    inner = np.zeros_like(mark)
-    inner[1:-1, 1:-1] = (
-        mark[1:-1, 1:-1] & mark[:-2, 1:-1] & mark[2:, 1:-1] & mark[1:-1, :-2] & mark[1:-1, 2:]
-    )
-    return inner
-
-
-def _side_by_side(a: tuple[slice, slice], b: tuple[slice, slice], height: int) -> bool:
-    """Two marks in separate columns, each nearly as tall as all the ink (as the digits of a
-    number are; a 5's detached bar, a stray mark or a broken stroke are not)."""
-    (ra, ca), (rb, cb) = a, b
-    tall = min(ra.stop - ra.start, rb.stop - rb.start) >= 0.6 * height
-    return bool(tall and cb.start >= ca.stop)
 
 
 def fit_to_field(digit: NDArray[np.float32]) -> NDArray[np.uint8]:

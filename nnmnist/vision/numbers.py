@@ -14,19 +14,16 @@ from PIL import Image
 
 from nnmnist.errors import Refused
 from nnmnist.vision import gate
+from nnmnist.vision.cleanup import EDGE_GROW, WORK_SIDE, at_most, cleaned
 from nnmnist.vision.images import (
-    EDGE_GROW,
     FIELD,
     FRONT_END_MIN_SIDE,
-    MAX_MARKS,
-    WORK_SIDE,
-    _at_most,
-    _cleaned,
     even_strokes,
     fit_to_field,
     light_paper,
     to_grey,
 )
+from nnmnist.vision.marks import MAX_MARKS
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom, in the picture's pixels
 
@@ -72,7 +69,7 @@ def split_lines(
     if invert is None:
         invert = light_paper(grey)
     scale = max(1.0, max(grey.shape) / WORK_SIDE)
-    ink, mask = _cleaned(grey, invert, name)
+    ink, mask = cleaned(grey, invert, name)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count > MAX_MARKS:  # as not_one_digit says of one digit: no number has that many
         raise Refused(f"{name}: ink scattered in {count:,} marks (noise, or no number)", "specks")
@@ -172,7 +169,7 @@ def ink_picture(
     if invert is None:
         invert = light_paper(grey)
     ink = 1 - grey if invert else grey
-    return _at_most(ink, WORK_SIDE), max(1.0, max(ink.shape) / WORK_SIDE)
+    return at_most(ink, WORK_SIDE), max(1.0, max(ink.shape) / WORK_SIDE)
 
 
 def _group_marks(
