@@ -83,31 +83,12 @@ class Conv:
 
     def forward(self, x: Array, params: Params, mode: Mode) -> tuple[Array, Any]:
         w, b = params
-        if x.shape[3] == 1 and not mode.train:
-            return self._forward_one_channel(x, w, b), None
         cols, oh, ow = self._columns(x)
         w2 = w.transpose(2, 3, 1, 0).reshape(-1, self.filters)  # (KH*KW*C, F)
         y = cols @ w2.astype(x.dtype, copy=False)
         y += b
         cache = (cols, x.shape) if mode.train else None
         return y.reshape(x.shape[0], oh, ow, self.filters), cache
-
-    def _forward_one_channel(self, x: Array, w: Array, b: Array) -> Array:
-        """Inference on a one-channel input (a first layer): the patches laid out as (N, KH*KW,
-        OH*OW), rows of OW pixels copied at a time, and one product per image with the patch
-        axis transposed. The same sums as forward's (patches of KH*KW values, in that order),
-        in a third less time: unrolling one channel (N*OH*OW, KH*KW) copies KW values at a
-        time."""
-        n = x.shape[0]
-        s = self.stride
-        win = sliding_window_view(_pad(x, self.pad)[..., 0], (self.kh, self.kw), axis=(1, 2))
-        win = win[:, ::s, ::s]  # (N, OH, OW, KH, KW)
-        oh, ow = win.shape[1], win.shape[2]
-        cols = np.ascontiguousarray(win.transpose(0, 3, 4, 1, 2)).reshape(n, -1, oh * ow)
-        w2 = w.reshape(self.filters, -1).T.astype(x.dtype, copy=False)  # (KH*KW, F)
-        y: Array = np.matmul(cols.transpose(0, 2, 1), w2)  # (N, OH*OW, F)
-        y += b
-        return y.reshape(n, oh, ow, self.filters)
 
     def backward(self, dy: Array, cache: Any, params: Params, mode: Mode) -> tuple[Any, Params]:
         w, _ = params

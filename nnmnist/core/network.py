@@ -6,6 +6,7 @@ Layer sizes come from the arrays themselves: 784-50-50-10 (the notebook), 784-50
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from numpy.typing import NDArray
 
 from nnmnist.core import arch
 from nnmnist.core.activations import IN_PLACE, OUTPUT_ACTIVATIONS
+from nnmnist.core.inference import Plan, make_plan
 from nnmnist.core.layers import INFERENCE, Affine, Conv, Layer, Mode
 
 N_INPUTS = 784
@@ -134,7 +136,7 @@ def _forward_block(
 # Images per block in a layer network's forward pass: each block's unrolled patches stay small
 # (a 3x3 convolution over 16 channels at 28x28 unrolls 450 kB per image); 32 measured fastest
 # of 16, 32, 64 and 128 for the shipped ConvNet and the book's DeepConvNet (cache-sized).
-FORWARD_BLOCK = 32
+FORWARD_BLOCK = 16
 
 
 def as_images(x: NDArray[Any], dtype: np.dtype[Any]) -> NDArray[np.floating]:
@@ -166,12 +168,23 @@ def run_layers(
     net: Network, x: NDArray[Any], mode: Mode = INFERENCE, block: int | None = None
 ) -> NDArray[np.floating]:
     """The layers' outputs before the output activation, (batch, 10), block by block: blocks of
-    FORWARD_BLOCK images, or as many as fit in arch.BLOCK_BYTES if that is fewer."""
+    FORWARD_BLOCK images, or as many as fit in arch.BLOCK_BYTES if that is fewer. Inference
+    runs the network's plan (core.inference); a training mode the layers one by one."""
     assert net.layers is not None
-    params = layer_params(net)
     if block is None:
         block = arch.block_images(net.layers, net.dtype.itemsize, FORWARD_BLOCK)
     x = np.atleast_2d(x)
+    if not mode.train:
+        plan = inference_plan(net)
+        size = max(1, -(-len(x) // max(1, -(-len(x) // block))))  # equal blocks: one workspace
+        out = np.empty((len(x), N_CLASSES), net.dtype)
+        for lo in range(0, len(x), size):
+            rows = plan.run(x[lo : lo + size])
+            if rows.shape[1] != out.shape[1]:  # a network of other outputs
+                out = np.empty((len(x), rows.shape[1]), net.dtype)
+            out[lo : lo + len(rows)] = rows
+        return out
+    params = layer_params(net)
     outs = []
     for lo in range(0, len(x), block):
         a = as_images(x[lo : lo + block], net.dtype)
@@ -181,6 +194,25 @@ def run_layers(
     if not outs:
         return np.zeros((0, N_CLASSES), net.dtype)
     return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+
+# Plans of networks whose arrays are all read-only (as load_weights returns them): made once.
+# A network whose arrays may change (one being trained) gets a new plan on every call.
+_PLANS: dict[int, tuple[weakref.ref[Network], Plan]] = {}
+
+
+def inference_plan(net: Network) -> Plan:
+    """The network's inference steps (core.inference), kept while the network lives when none
+    of its arrays can be written."""
+    assert net.layers is not None
+    fixed = not any(a.flags.writeable for a in (*net.weights, *net.biases))
+    key = id(net)
+    if fixed and (hit := _PLANS.get(key)) is not None and hit[0]() is net:
+        return hit[1]
+    plan = make_plan(net.layers, layer_params(net), arch.shapes(net.layers), net.dtype)
+    if fixed:
+        _PLANS[key] = (weakref.ref(net, lambda _: _PLANS.pop(key, None)), plan)
+    return plan
 
 
 def predict(net: Network, x: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.floating]]:

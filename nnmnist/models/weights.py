@@ -95,7 +95,10 @@ def load_weights(
             del data  # the arrays are copies: the file's bytes go before they are checked
         else:  # parsed as it is read: the file's bytes are never all in memory
             obj = _read_pickle(path, head, f)
-    return network_from_dict(obj, str(path), spec, outputs)
+    net = network_from_dict(obj, str(path), spec, outputs)
+    for a in (*net.weights, *net.biases):  # a file's weights do not change: the forward
+        a.flags.writeable = False  # pass may plan for them once (core.network.inference_plan)
+    return net
 
 
 def _looks_like_safetensors(head: bytes, f: BinaryIO) -> bool:
