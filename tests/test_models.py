@@ -20,7 +20,7 @@ def test_the_default_is_the_most_accurate_shipped_model():
 
 
 def test_models_lists_layers_size_accuracy_and_speed(runner):
-    result = runner.invoke(app, ["models", "-f", "json"])
+    result = runner.invoke(app, ["models", "-f", "json", "--speed"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["models"]
     assert [r["name"] for r in rows] == list(shipped_models())
@@ -31,8 +31,13 @@ def test_models_lists_layers_size_accuracy_and_speed(runner):
         assert r["test_accuracy"] == net.meta["test_accuracy"]
         assert r["images_per_second"] > 0
     assert [r["default"] for r in rows] == [True] + [False] * (len(rows) - 1)
+    quick = json.loads(runner.invoke(app, ["models", "-f", "json"]).stdout)["models"]
+    assert [r["images_per_second"] for r in quick] == [None] * len(rows)  # not measured
+    assert [{**r, "images_per_second": None} for r in rows] == quick
     text = runner.invoke(app, ["models"])
     assert text.exit_code == 0
+    assert "images/s" not in text.stdout
+    assert "images/s" in runner.invoke(app, ["models", "--speed"]).stdout
     assert all(
         f"{r['name']}: {r['arch']}" in text.stdout or f"{r['name']}:\n  {r['arch']}" in text.stdout
         for r in rows

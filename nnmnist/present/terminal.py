@@ -296,18 +296,19 @@ def models_table(rows: list[dict[str, Any]]) -> None:
     """The shipped models, a row each, then each one's layers on a line of its own."""
 
     def draw(console: Console) -> None:
-        table = _report_table("shipped models, the default first (--model NAME)")
-        for name in ("name", "test acc%", "parameters", "file MB", "images/s"):
+        table = _report_table("shipped models, default first (--model)")
+        timed = any(r["images_per_second"] is not None for r in rows)
+        for name in ("name", "test acc%", "parameters", "file MB", "images/s")[: 4 + timed]:
             table.add_column(name, justify="left" if name == "name" else "right")
         for r in rows:
             accuracy = r["test_accuracy"]
-            table.add_row(
+            cells = [
                 r["name"],
                 "-" if accuracy is None else f"{100 * accuracy:.2f}",
                 f"{r['parameters']:,}",
                 f"{r['file_bytes'] / 1e6:.1f}",
-                f"{r['images_per_second']:,}",
-            )
+            ]
+            table.add_row(*cells, *([f"{r['images_per_second']:,}"] if timed else []))
         console.print(table)
         for r in rows:  # the spec under its name when both do not fit on 80 columns
             line = f"{r['name']}: {r['arch']}"
