@@ -13,8 +13,11 @@ import pytest
 
 HEAVY = {"pydantic", "sklearn", "scipy", "PIL", "dask", "distributed", "matplotlib", "torch"}
 CASES = {
-    "--version": HEAVY | {"numpy", "rich", "nnmnist.core"},
-    "--help": HEAVY | {"numpy", "nnmnist.core", "nnmnist.present.terminal"},
+    # answered by nnmnist.cli.quick: not even Typer
+    "--version": HEAVY | {"numpy", "rich", "typer", "click", "nnmnist.core"},
+    "--help": HEAVY | {"numpy", "rich", "typer", "click", "nnmnist.core"},
+    "-h": HEAVY | {"numpy", "rich", "typer", "click", "nnmnist.core"},
+    "models": HEAVY | {"nnmnist.io.mnist", "rich.live"},  # lists, measures nothing
     # the bundled test split to a pipe: NumPy and Rich's tables, no live display, no network
     "evaluate --limit 200 --format text": HEAVY | {"rich.live", "rich.markdown", "socket"},
     "predict examples/digits.npy --format csv": HEAVY | {"rich.live", "rich.markdown", "socket"},
@@ -54,3 +57,38 @@ def test_a_command_builds_only_itself():
     names = imported(["evaluate", "--limit", "10"])
     assert "nnmnist.cli.evaluate" in names
     assert not names & {"nnmnist.cli.predict", "nnmnist.cli.train", "nnmnist.cli.init"}
+
+
+TYPER_HELP = """
+import sys
+sys.argv = ["nnmnist", "--help"]
+from nnmnist.cli import load_commands
+load_commands()
+from nnmnist.cli.base import main
+main()
+"""
+
+
+@pytest.mark.parametrize("columns", ["80", "120", "60"])
+def test_the_quick_help_is_typers_page(columns):
+    """nnmnist --help (cli/quick.py) prints what the Typer app would, character for character
+    (off a terminal, where neither uses colour): its options, commands and summaries."""
+    env = {**os.environ, "COLUMNS": columns, "NO_COLOR": "1"}
+    run = [sys.executable, "-m", "nnmnist", "--help"]
+    quick = subprocess.run(run, capture_output=True, env=env, check=True, timeout=60)
+    typer = subprocess.run(
+        [sys.executable, "-c", TYPER_HELP], capture_output=True, env=env, check=True, timeout=60
+    )
+    assert quick.stdout.decode() == typer.stdout.decode()
+    alone = subprocess.run(run[:-1], capture_output=True, env=env, check=False, timeout=60)
+    assert (alone.returncode, alone.stdout) == (0, quick.stdout)
+
+
+def test_the_quick_version_is_typers():
+    env = {**os.environ, "NO_COLOR": "1"}
+    quick = subprocess.run(
+        [sys.executable, "-m", "nnmnist", "--version"], capture_output=True, env=env, check=True
+    )
+    code = TYPER_HELP.replace('"--help"', '"--version"')
+    typer = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=True)
+    assert quick.stdout == typer.stdout

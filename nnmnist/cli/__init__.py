@@ -24,6 +24,10 @@ def load_commands(names: tuple[str, ...] = COMMANDS) -> None:
 def main() -> None:
     """Entry point of the `nnmnist` command: the command named on the line is the only one
     built; help, a typo or no command at all build every one."""
+    from nnmnist.cli import quick
+
+    if quick.answers(sys.argv[1:]):  # --help, --version: no app to build
+        return
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     load_commands((command,) if command in COMMANDS else COMMANDS)
     from nnmnist.cli.base import main as run

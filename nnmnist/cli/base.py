@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from nnmnist import __version__
+from nnmnist.cli.quick import ABOUT
 from nnmnist.errors import InputNotice, NnmnistError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,7 +62,7 @@ class _Group(TyperGroup):
 app = typer.Typer(
     name="nnmnist",
     cls=_Group,
-    help="MNIST batch inference with neural networks (MLPs and ConvNets) written from scratch in NumPy.",
+    help=ABOUT,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
