@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_convnet.py
 	$(BIN)/python bench/bench_onnx.py
+	$(BIN)/python bench/bench_pictures.py
 	$(BIN)/python bench/photos.py
 	$(BIN)/python bench/writers.py
 	$(BIN)/python bench/finetune.py

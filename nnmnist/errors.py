@@ -1,5 +1,7 @@
 """The library's exceptions. Only the CLI turns them into exit codes and stderr lines."""
 
+from __future__ import annotations
+
 
 class NnmnistError(Exception):
     """Anything nnmnist reports to the user as one line: the message names the file and the fix."""
@@ -34,6 +36,9 @@ class Refused(ImageError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[Refused], tuple[str, str]]:  # from a worker process
+        return (type(self), (str(self), self.reason))
 
 
 class SourceUnavailableError(DataError):

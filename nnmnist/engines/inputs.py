@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
+from nnmnist.engines import pool
 from nnmnist.errors import DataError, Refused
 from nnmnist.io import idx
 from nnmnist.io.arrays import (
@@ -328,9 +329,11 @@ def iter_placed(
     picture the digit-or-not gate refuses. One row per input, in input order, for predict's
     one line per input."""
     pending = _Pending()
-    for spec in specs:
+    for spec, source in _sources(list(specs), batch_size, stdin, images):
         try:
-            for batch in iter_source(spec, batch_size, stdin, images):
+            if isinstance(source, DataError):
+                raise source
+            for batch in source:
                 pending.add(batch[0], batch[1], isinstance(batch, UngatedPicture))
                 while len(pending) >= batch_size:
                     yield pending.take(batch_size, on_error)
@@ -345,6 +348,47 @@ def iter_placed(
             yield pending.take(batch_size, on_error)
     if len(pending):
         yield pending.take(len(pending), on_error)
+
+
+def _sources(
+    specs: list[str], batch_size: int, stdin: BinaryIO | None, images: ImageOptions | None
+) -> Iterator[tuple[str, Iterable[Batch] | DataError]]:
+    """(spec, its batches or the DataError reading it raised), in input order: picture files
+    decoded and prepared on every core (engines.pool), the others here as they come."""
+    options = images or ImageOptions()
+    parallel = options.stages is None  # stage files are named here, one picture at a time
+    pictures = {
+        i
+        for i, spec in enumerate(specs)
+        if parallel and spec != STDIN and Path(spec).suffix.lower() in IMAGE_SUFFIXES
+    }
+    jobs = [(specs[i], options) for i in sorted(pictures)]
+    done = iter(pool.ordered_map(read_picture, jobs) if len(jobs) >= pool.MIN_ITEMS else ())
+    for i, spec in enumerate(specs):
+        if i in pictures and len(jobs) >= pool.MIN_ITEMS:
+            yield spec, next(done)
+        else:
+            yield spec, iter_source(spec, batch_size, stdin, images)
+
+
+def read_picture(job: tuple[str, ImageOptions]) -> list[Batch] | DataError:
+    """One picture file's batch, or the DataError reading it raised (for a worker process:
+    both are sent back as values)."""
+    spec, options = job
+    try:
+        return list(iter_source(spec, 1, None, options))
+    except DataError as exc:
+        return exc
+
+
+def read_named_picture(job: tuple[str, str, ImageOptions]) -> Batch | DataError:
+    """A picture file (path) read as image_batch reads it under a name of its own, or the
+    DataError that raised (for a worker process)."""
+    path, name, options = job
+    try:
+        return image_batch(Path(path), name, options)
+    except DataError as exc:
+        return exc
 
 
 class _Pending:

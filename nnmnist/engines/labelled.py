@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nnmnist.engines.inputs import ImageOptions, image_batch, merge_blocks
+from nnmnist.engines import pool
+from nnmnist.engines.inputs import ImageOptions, merge_blocks, read_named_picture
 from nnmnist.errors import DataError
 from nnmnist.io import idx
 from nnmnist.io.arrays import (
@@ -137,10 +138,8 @@ def _folder(
     from nnmnist.engines.inputs import IMAGE_SUFFIXES
     from nnmnist.errors import Refused
 
-    refused: dict[int, str] = {}
-    names: list[str] = []
-    blocks: list[NDArray[Any]] = []
-    labels: list[int] = []
+    jobs: list[tuple[str, str, ImageOptions]] = []
+    digits: list[int] = []
     for digit in DIGITS:
         sub = path / digit
         if not sub.is_dir():
@@ -151,24 +150,28 @@ def _folder(
                 if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 file = os.path.join(root, name)
-                shown = os.path.join(spec, os.path.relpath(file, path))
-                try:
-                    batch_names, pixels = image_batch(Path(file), shown, options)
-                except Refused as exc:
-                    if on_error is None:
-                        raise
-                    refused[len(names)] = exc.reason
-                    batch_names, pixels = [shown], np.zeros((1, 784), np.uint8)
-                except DataError as exc:
-                    if on_error is None:
-                        raise
-                    on_error(exc)
-                    continue
-                names += batch_names
-                blocks.append(pixels)
-                labels.append(int(digit))
-                if len(names) > MAX_IMAGES:
+                jobs.append((file, os.path.join(spec, os.path.relpath(file, path)), options))
+                digits.append(int(digit))
+                if len(jobs) > MAX_IMAGES:
                     raise DataError(f"{spec}: more than {MAX_IMAGES:,} pictures")
+    refused: dict[int, str] = {}
+    names: list[str] = []
+    blocks: list[NDArray[Any]] = []
+    labels: list[int] = []
+    for (_, shown, _), label, read in zip(  # on every core (engines.pool)
+        jobs, digits, pool.ordered_map(read_named_picture, jobs), strict=True
+    ):
+        if isinstance(read, Refused) and on_error is not None:
+            refused[len(names)] = read.reason
+            read = [shown], np.zeros((1, 784), np.uint8)
+        elif isinstance(read, DataError):
+            if on_error is None:
+                raise read
+            on_error(read)
+            continue
+        names += read[0]
+        blocks.append(read[1])
+        labels.append(label)
     if not names:
         raise DataError(f"{spec}: no pictures in its digit folders")
     return names, merge_blocks(blocks), np.array(labels, dtype=np.uint8), refused
