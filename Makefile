@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Two stamps: running nnmnist needs only its own dependencies; the tests add the dev tools, the
-# Dask extra, the interchange extra (ONNX, safetensors) and the plot extra (matplotlib).
+# Dask extra, the interchange extra (ONNX, safetensors), the plot extra (matplotlib) and the
+# serve extra (Starlette, uvicorn).
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
@@ -21,7 +22,7 @@ $(RUN_STAMP): pyproject.toml
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(PIP) install --quiet -e '.[dev,dask,interchange,plot]'
+	$(PIP) install --quiet -e '.[dev,dask,interchange,plot,serve]'
 	touch $(STAMP)
 
 install: $(RUN_STAMP)
@@ -51,6 +52,7 @@ bench: $(STAMP)
 ## The README's pictures in docs/ (nnmnist plot, and a screenshot of an HTML report).
 docs: $(STAMP)
 	$(BIN)/python docs/make_pictures.py
+	$(BIN)/python docs/serve_screenshot.py
 
 ## Mutation testing of the reader, the writer, the parsers and the result formats (issue 26):
 ## mutmut mutates the modules [tool.mutmut] names and runs the tests that cover each mutant.

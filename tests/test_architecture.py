@@ -19,6 +19,7 @@ LAYERS = [
     "engines",
     "present",
     "api",
+    "web",
     "cli",
 ]
 TOP = {"api": "api", "datasets": "api", "sklearn": "api", "__main__": "cli"}
@@ -77,7 +78,17 @@ def test_no_two_modules_import_each_other():
 
 
 def test_every_layer_folder_says_what_it_holds():
-    for folder in ("core", "io", "models", "vision", "engines", "training", "present", "cli"):
+    for folder in (
+        "core",
+        "io",
+        "models",
+        "vision",
+        "engines",
+        "training",
+        "present",
+        "web",
+        "cli",
+    ):
         doc = ast.get_docstring(ast.parse((PACKAGE / folder / "__init__.py").read_text()))
         assert doc and len(doc.splitlines()) >= 1, folder
 

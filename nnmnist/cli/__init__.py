@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-COMMANDS = ("init", "evaluate", "predict", "train", "models", "export", "plot")
+COMMANDS = ("init", "evaluate", "predict", "train", "models", "export", "plot", "serve")
 
 
 def load_commands(names: tuple[str, ...] = COMMANDS) -> None:

@@ -39,6 +39,7 @@ SUMMARIES = {
     "book's code.",
     "plot": "Draw what a network computes: PNG or SVG files (matplotlib, the plot extra), or "
     "half blocks in the terminal.",
+    "serve": "Serve a drawing pad in the browser and a JSON API for predictions.",
 }
 
 
