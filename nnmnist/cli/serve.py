@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -95,10 +96,8 @@ def serve(
     )
     server = uvicorn.Server(config)
     _announce(server, host, render)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shut down, then passed Ctrl-C on
         server.run()
-    except KeyboardInterrupt:  # uvicorn shut down, then passed Ctrl-C on: the way to stop
-        pass
     render.message("stopped")
 
 
