@@ -161,6 +161,9 @@ def test_the_picture_the_network_saw_and_json_pixels(server):
         "POST", "/predict", json.dumps({"pixels": grid}).encode(), "application/json"
     )
     assert status == 200 and same["label"] == int(ds.labels[0])
+    blank = json.dumps({"pixels": [0] * 784}).encode()
+    status, none, _ = server.ask("POST", "/predict", blank, "application/json")
+    assert status == 200 and none["label"] is None and none["refused"]["reason"] == "blank"
     big = np.kron(255 - ds.images[0].reshape(28, 28), np.ones((5, 5), np.uint8))  # 140x140 paper
     status, drawn, _ = server.ask(
         "POST", "/predict", json.dumps({"pixels": big.tolist()}).encode(), "application/json"

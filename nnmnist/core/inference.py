@@ -14,7 +14,7 @@ What a plan changes against running the layers one by one (layers.py, which trai
   rows permuted from the book's (C, H, W) order to the activations' (H, W, C), so that a block
   is flattened with no copy).
 - Every array a block needs, and every view of them, is made once per block size and thread
-  (a Workspace, about 12 MB for the shipped ConvNet's blocks of 32), so that a call with one
+  (a Workspace, about 6 MB for the shipped ConvNet's blocks of 16), so that a call with one
   image costs the GEMMs and a few dozen NumPy calls, not the allocations and views.
 
 The sums are the same products added in another order than layers.py's: outputs agree to

@@ -134,8 +134,8 @@ def _forward_block(
 
 
 # Images per block in a layer network's forward pass: each block's unrolled patches stay small
-# (a 3x3 convolution over 16 channels at 28x28 unrolls 450 kB per image); 32 measured fastest
-# of 16, 32, 64 and 128 for the shipped ConvNet and the book's DeepConvNet (cache-sized).
+# (a 3x3 convolution over 16 channels at 28x28 unrolls 450 kB per image); with the planned pass
+# (core.inference) 16 measured fastest of 8, 16, 32 and 64 for the shipped ConvNet.
 FORWARD_BLOCK = 16
 
 

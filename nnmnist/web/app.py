@@ -142,6 +142,8 @@ def predict_one(model: Model, picture: Any, with_picture: bool) -> dict[str, Any
     try:
         if isinstance(picture, np.ndarray) and picture.shape == (28, 28):
             digit = np.rint(picture).astype(np.uint8)  # MNIST's shape: used as it is
+            if not digit.any():  # as predict refuses an all-zero row of an array
+                raise Refused("pixels: blank (all zero)", "blank")
         else:
             digit = np.asarray(prepare(picture))
     except Refused as exc:
