@@ -410,3 +410,14 @@ def test_a_decompression_bomb_is_refused_unread(server, tmp_path):
     status, got, _ = server.ask("POST", "/predict", buf.getvalue(), "image/png")
     assert status == 422 and "decompression bomb" in got["error"]
     assert server.rss_kb() - before < 20 * 1024
+
+
+def test_a_picture_past_the_time_limit_gets_503_and_the_server_goes_on():
+    s = Server("--time-limit", "0.001", "--workers", "1")
+    try:
+        photo = (ROOT / "examples" / "photos" / "two-on-paper.jpg").read_bytes()
+        status, got, _ = s.ask("POST", "/predict", photo, "image/jpeg")
+        assert status == 503 and "no answer within 0.001 s" in got["error"]
+        assert s.ask("GET", "/health")[0] == 200
+    finally:
+        s.stop()

@@ -51,6 +51,14 @@ def serve(
             help="Seconds a request's body may take to arrive (a slow client is cut off).",
         ),
     ] = 10.0,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            max=600,
+            help="Seconds a picture may wait for a worker and be worked on (then 503).",
+        ),
+    ] = 20.0,
 ) -> None:
     """Serve a drawing pad in the browser and a JSON API for predictions.
 
@@ -82,7 +90,11 @@ def serve(
     net, path, _ = load_network(weights, activation, "serving", model=model, spec=arch_spec)
     listing = [{"name": name} for name in shipped_models()]
     application = create_app(
-        Model(net, path), workers=workers or cores(), models=listing, body_seconds=body_timeout
+        Model(net, path),
+        workers=workers or cores(),
+        models=listing,
+        body_seconds=body_timeout,
+        work_seconds=time_limit,
     )
     config = uvicorn.Config(
         application,

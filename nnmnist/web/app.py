@@ -185,9 +185,12 @@ def create_app(
     workers: int = 2,
     models: list[dict[str, Any]] | None = None,
     body_seconds: float = BODY_SECONDS,
+    work_seconds: float = WORK_SECONDS,
 ) -> Starlette:
     """The application over one loaded model; workers: pictures worked on at once;
-    body_seconds: how long a request's body may take to arrive."""
+    body_seconds: how long a request's body may take to arrive; work_seconds: how long a
+    picture may wait for a worker and be worked on (then 503; the work itself, bounded by the
+    decoding budget, finishes in its thread and still holds its worker till then)."""
     limiter = anyio.CapacityLimiter(max(1, workers))
     pages = {
         route: resources.files("nnmnist.web").joinpath(name).read_bytes()
@@ -210,12 +213,14 @@ def create_app(
                 result: dict[str, Any] = answer(model, _picture(body, kind), **extra)
                 return result
 
-            with anyio.fail_after(WORK_SECONDS):
-                result = await anyio.to_thread.run_sync(run, limiter=limiter)
+            with anyio.fail_after(work_seconds):
+                result = await anyio.to_thread.run_sync(
+                    run, limiter=limiter, abandon_on_cancel=True
+                )
         except Problem as exc:
             return _error(exc.status, str(exc))
         except TimeoutError:
-            return _error(503, f"no answer within {WORK_SECONDS:.0f} s; try again")
+            return _error(503, f"no answer within {work_seconds:g} s; try again")
         except ImageError as exc:
             return _error(422, str(exc))
         except DataError as exc:
