@@ -92,3 +92,14 @@ def test_the_quick_version_is_typers():
     code = TYPER_HELP.replace('"--help"', '"--version"')
     typer = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=True)
     assert quick.stdout == typer.stdout
+
+
+def test_the_quick_help_in_colour_is_the_same_page():
+    """On a terminal the page has Typer's colours; without them it is the page above."""
+    import re
+
+    from nnmnist.cli.quick import help_page
+
+    coloured = help_page(100, colour=True)
+    assert "\033[1;36m--version\033[0m" in coloured and "\033[33mUsage: " in coloured
+    assert re.sub(r"\033\[[0-9;]*m", "", coloured) == help_page(100, colour=False)

@@ -8,6 +8,7 @@ checks that this page lists exactly what the Typer app would (names, options, su
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -43,12 +44,21 @@ SUMMARIES = {
 }
 
 
+def _colour() -> bool:
+    """As Rich decides: a terminal, NO_COLOR unset, TERM not dumb."""
+    return (
+        sys.stdout.isatty()
+        and "NO_COLOR" not in os.environ
+        and os.environ.get("TERM", "") != "dumb"
+    )
+
+
 def answers(argv: list[str]) -> bool:
     """Whether these arguments are ones this module answers (then it has answered them)."""
     if "_NNMNIST_COMPLETE" in os.environ:  # the shell asks Click for completions
         return False
     if argv in ([], ["--help"], ["-h"]):
-        sys.stdout.write(help_page(_width()))
+        sys.stdout.write(help_page(_width(), _colour()))
         return True
     if argv == ["--version"]:
         from nnmnist import __version__
@@ -67,28 +77,35 @@ def _width() -> int:
     return 80
 
 
-def _panel(title: str, rows: list[tuple[str, str]], width: int) -> list[str]:
-    """Rows of (left, text) in a rounded box, the text wrapped beside the left column."""
+def _panel(title: str, rows: list[tuple[str, str]], width: int, colour: bool) -> list[str]:
+    """Rows of (left, text) in a rounded box, the text wrapped beside the left column; in
+    Typer's colours on a terminal (dim borders, bold cyan names, bold green short options)."""
+    dim, off = ("\033[2m", "\033[0m") if colour else ("", "")
     left = max(len(name) for name, _ in rows)
     inner = width - 4  # the borders and a space inside each
     text_width = max(10, inner - left - 2)
-    lines = [f"╭─ {title} " + "─" * (width - len(title) - 5) + "╮"]
+    lines = [f"{dim}╭─ {off}{title}{dim} " + "─" * (width - len(title) - 5) + f"╮{off}"]
     for name, text in rows:
         wrapped = textwrap.wrap(text, text_width) or [""]
         for k, part in enumerate(wrapped):
-            cell = f"{name if k == 0 else '':<{left}}  {part}"
-            lines.append(f"│ {cell:<{inner}} │")
-    lines.append("╰" + "─" * (width - 2) + "╯")
+            shown = f"{name if k == 0 else '':<{left}}"
+            if colour and k == 0:
+                shown = re.sub(r"(--?[a-z-]+|^[a-z]+)", "\033[1;36m\\1\033[0m", shown, count=1)
+                shown = re.sub(r"( )(-[a-z])( |$)", "\\1\033[1;32m\\2\033[0m\\3", shown)
+            cell = f"{shown}  {part}" + " " * (inner - left - 2 - len(part))
+            lines.append(f"{dim}│{off} {cell} {dim}│{off}")
+    lines.append(f"{dim}╰" + "─" * (width - 2) + f"╯{off}")
     return lines
 
 
-def help_page(width: int = 80) -> str:
+def help_page(width: int = 80, colour: bool = False) -> str:
     width = min(width, 200)
     about = textwrap.wrap(ABOUT, width - 2)
     options = [(f"{long:<22}{short:<8}", text) for long, short, text in OPTIONS]
-    head = ["", " Usage: nnmnist [OPTIONS] COMMAND [ARGS]...", ""]
+    usage = "\033[33mUsage: \033[39m" if colour else "Usage: "
+    head = ["", f" {usage}nnmnist [OPTIONS] COMMAND [ARGS]...", ""]
     head += [f" {line}" for line in about] + [""]
-    lines = [f"{line:<{width}}" for line in head]  # as Rich pads them
-    lines += _panel("Options", options, width)
-    lines += _panel("Commands", list(SUMMARIES.items()), width)
+    lines = [line + " " * (width - len(re.sub(r"\033\[[0-9;]*m", "", line))) for line in head]
+    lines += _panel("Options", options, width, colour)
+    lines += _panel("Commands", list(SUMMARIES.items()), width, colour)
     return "\n".join(lines) + "\n\n"
