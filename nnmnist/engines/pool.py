@@ -45,7 +45,7 @@ def _worker_start() -> None:
     """Ctrl-C is the parent's to handle; and one BLAS thread a worker (the workers are the
     parallelism: BLAS's own threads on top would fight them for the cores)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+    from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
 
