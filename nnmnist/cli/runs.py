@@ -140,7 +140,7 @@ def _run_and_report(
     from nnmnist.core.evaluation import evaluate as run_evaluation
     from nnmnist.errors import NnmnistError
     from nnmnist.io import mnist as datasets
-    from nnmnist.io.atomic import RefusedTarget, write_file
+    from nnmnist.io.atomic import failures_as, write_file
     from nnmnist.models.weights import save_weights
     from nnmnist.present import terminal as render
 
@@ -161,14 +161,8 @@ def _run_and_report(
         if report.improved:  # saved before the row that says so is shown
             save_best()
         progress.on_epoch(report)
-        try:
+        with failures_as(NnmnistError, ckpt, "cannot write the checkpoint ({})"):
             write_file(ckpt, lambda f: np.savez(f, **trainer.checkpoint()), overwrite=replace)
-        except RefusedTarget as exc:
-            raise NnmnistError(f"{ckpt}: {exc.strerror}") from None
-        except OSError as exc:
-            raise NnmnistError(
-                f"{ckpt}: cannot write the checkpoint ({exc.strerror or exc})"
-            ) from None
 
     try:
         with render.TrainProgress() as progress:

@@ -23,7 +23,7 @@ import fcntl
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,6 +67,21 @@ def remove_empty_own_folders() -> None:
 
 class RefusedTarget(OSError):
     """The target may not be written (a link, an input, an existing file): nothing was changed."""
+
+
+@contextlib.contextmanager
+def failures_as(
+    error: type[Exception], path: Path, cannot: str = "cannot write ({})"
+) -> Iterator[None]:
+    """Around writing path: a target write_file refuses, or an OSError (a read-only folder, a
+    full disk), raised as error with one line that names the path; cannot: that line's words
+    for an OSError, {} the system's reason."""
+    try:
+        yield
+    except RefusedTarget as exc:
+        raise error(f"{path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise error(f"{path}: {cannot.format(exc.strerror or exc)}") from None
 
 
 def temporary_prefix(path: Path) -> str:

@@ -80,22 +80,16 @@ def other_parts(folder: Path, written: set[str]) -> list[str]:
 def write_bytes(path: Path, data: bytes, force: bool, option: str) -> None:
     """One file a command makes (a report, a picture), written whole or not at all through the
     atomic writer; an existing file only with --force, and never one of the run's inputs."""
-    from nnmnist.io.atomic import RefusedTarget, make_folder, write_file
+    from nnmnist.io.atomic import failures_as, make_folder, write_file
 
     if path.is_dir():
         raise NnmnistError(f"{path}: is a folder; give {option} a file name")
     if path.exists() and not force:
         raise NnmnistError(f"{path}: already exists; pass --force to overwrite it")
-    try:
+    with failures_as(NnmnistError, path, "cannot write ({}); nothing was changed"):
         if path.parent != Path(""):
             make_folder(path.parent)
         write_file(path, lambda f: f.write(data), overwrite=force)
-    except RefusedTarget as exc:
-        raise NnmnistError(f"{path}: {exc.strerror}") from None
-    except OSError as exc:
-        raise NnmnistError(
-            f"{path}: cannot write ({exc.strerror or exc}); nothing was changed"
-        ) from None
 
 
 def write_text(path: Path, text: str, force: bool, option: str) -> None:

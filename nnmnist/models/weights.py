@@ -21,7 +21,7 @@ from nnmnist.core import arch
 from nnmnist.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnmnist.core.network import N_CLASSES, N_INPUTS, Network
 from nnmnist.errors import UnsafeFileError, WeightsError
-from nnmnist.io.atomic import RefusedTarget, make_folder, write_file
+from nnmnist.io.atomic import failures_as, make_folder, write_file
 from nnmnist.io.formats import printable
 from nnmnist.io.npyfile import load_npz
 from nnmnist.io.picklefile import parse_pickle
@@ -462,15 +462,10 @@ def save_weights(
         else:
             pickle.dump(obj, f, protocol=4)
 
-    try:
+    # a read-only folder, a full disk: one line, and the old file, if any, is intact
+    with failures_as(WeightsError, path, "cannot write ({}); nothing was changed"):
         make_folder(path.parent)
         write_file(path, write, overwrite=overwrite)
-    except RefusedTarget as exc:
-        raise WeightsError(f"{path}: {exc.strerror}") from None
-    except OSError as exc:  # a read-only folder, a full disk: the old file, if any, is intact
-        raise WeightsError(
-            f"{path}: cannot write ({exc.strerror or exc}); nothing was changed"
-        ) from None
 
 
 def with_activation(net: Network, activation: str) -> Network:

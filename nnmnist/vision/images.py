@@ -401,7 +401,7 @@ def save_stages(
     stages: dict[str, NDArray[Any]], folder: Path, stem: str, *, overwrite: bool = False
 ) -> None:
     """Write each recorded stage as an 8-bit grey PNG, STEM-STAGE.png, through the one writer."""
-    from nnmnist.io.atomic import RefusedTarget, write_file
+    from nnmnist.io.atomic import failures_as, write_file
 
     for stage, a in stages.items():
         img = a.astype(np.float32) if a.dtype == bool else np.clip(a, 0, 1)
@@ -413,26 +413,18 @@ def save_stages(
         def write(f: BinaryIO, picture: Image.Image = picture) -> None:
             picture.save(f, format="PNG")
 
-        try:
+        with failures_as(ImageError, path):
             write_file(path, write, overwrite=overwrite)
-        except RefusedTarget as exc:
-            raise ImageError(f"{path}: {exc.strerror}") from None
-        except OSError as exc:
-            raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def save_digit(pixels: NDArray[Any], path: Path, *, overwrite: bool = False) -> None:
     """Write 784 pixels (uint8 0-255, or floats in [0, 1]) as a 28x28 8-bit grey PNG, through
     the one writer (never over a link, an input or, without overwrite, an existing file)."""
-    from nnmnist.io.atomic import RefusedTarget, write_file
+    from nnmnist.io.atomic import failures_as, write_file
 
     img = np.asarray(pixels).reshape(FIELD, FIELD)
     if img.dtype != np.uint8:
         img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
     picture = Image.fromarray(img, mode="L")
-    try:
+    with failures_as(ImageError, path):
         write_file(path, lambda f: picture.save(f, format="PNG"), overwrite=overwrite)
-    except RefusedTarget as exc:
-        raise ImageError(f"{path}: {exc.strerror}") from None
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
