@@ -157,8 +157,7 @@ class _LayerStep:
             ws.ops.append(lambda: ws.divide and np.divide(a, scale, out=a))
         if isinstance(self.layer, Dropout) and not self.layer.book:
             return a  # nothing at inference
-        probe, _ = self.layer.forward(np.zeros_like(a), self.params, INFERENCE)
-        out = np.empty(probe.shape, dtype)
+        out = np.empty((len(a), *self.layer.out_shape(a.shape[1:])), dtype)
         ops = ws.ops
         ops.append(lambda: np.copyto(out, self.layer.forward(a, self.params, INFERENCE)[0]))
         return out
@@ -170,9 +169,10 @@ Step = _ConvStep | _AffineStep | _LayerStep
 class Plan:
     """A network's inference steps, with a workspace per thread and block size."""
 
-    def __init__(self, steps: list[Step], dtype: np.dtype[Any]) -> None:
+    def __init__(self, steps: list[Step], dtype: np.dtype[Any], outputs: int) -> None:
         self.steps = steps
         self.dtype = dtype
+        self.outputs = outputs  # values per image out of the last layer
         self._local = threading.local()
 
     def workspace(self, n: int) -> Workspace:
@@ -229,7 +229,7 @@ def make_plan(
         else:
             steps.append(_LayerStep(layer, params[i]))
             i += 1
-    return Plan(steps, dtype)
+    return Plan(steps, dtype, int(np.prod(shapes[-1])))
 
 
 def _at(layers: tuple[Layer, ...], i: int) -> Layer | None:

@@ -177,12 +177,9 @@ def run_layers(
     if not mode.train:
         plan = inference_plan(net)
         size = max(1, -(-len(x) // max(1, -(-len(x) // block))))  # equal blocks: one workspace
-        out = np.empty((len(x), N_CLASSES), net.dtype)
+        out = np.empty((len(x), plan.outputs), net.dtype)
         for lo in range(0, len(x), size):
-            rows = plan.run(x[lo : lo + size])
-            if rows.shape[1] != out.shape[1]:  # a network of other outputs
-                out = np.empty((len(x), rows.shape[1]), net.dtype)
-            out[lo : lo + len(rows)] = rows
+            out[lo : lo + size] = plan.run(x[lo : lo + size])
         return out
     params = layer_params(net)
     outs = []

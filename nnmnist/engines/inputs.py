@@ -362,10 +362,11 @@ def _sources(
         for i, spec in enumerate(specs)
         if parallel and spec != STDIN and Path(spec).suffix.lower() in IMAGE_SUFFIXES
     }
-    jobs = [(specs[i], options) for i in sorted(pictures)]
-    done = iter(pool.ordered_map(read_picture, jobs) if len(jobs) >= pool.MIN_ITEMS else ())
+    if len(pictures) < pool.MIN_ITEMS:  # read here, lazily, as any other input
+        pictures = set()
+    done = pool.ordered_map(read_picture, [(specs[i], options) for i in sorted(pictures)])
     for i, spec in enumerate(specs):
-        if i in pictures and len(jobs) >= pool.MIN_ITEMS:
+        if i in pictures:
             yield spec, next(done)
         else:
             yield spec, iter_source(spec, batch_size, stdin, images)
